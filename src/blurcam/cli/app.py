@@ -1,0 +1,121 @@
+"""The typer app and what every command shares: error handling, settings, progress."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ..errors import BlurcamError
+
+try:  # typer >= 0.20 vendors click as typer._click
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover - older typer on real click
+    from click import exceptions as _cx
+from ..settings import EffectSettings, SegmentSettings, Settings
+
+__all__ = ["app", "build_settings", "console", "err_console", "main", "progress_bar"]
+
+app = typer.Typer(
+    name="blurcam",
+    help="Blur or replace the background behind people in images, videos and live video.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err_console = Console(stderr=True)
+
+Strength = Annotated[
+    float, typer.Option("--strength", "-s", min=0.0, max=1.0, help="Blur strength, 0 (off) to 1.")
+]
+Model = Annotated[
+    str,
+    typer.Option(
+        "--model", "-m", help="auto, selfie, landscape, or a path to a .tflite/.onnx model."
+    ),
+]
+Threads = Annotated[int, typer.Option("--threads", min=1, max=64, help="Model threads.")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, gpu or npu (falls back to cpu).")]
+
+
+def build_settings(
+    *,
+    strength: float = 0.7,
+    model: str = "auto",
+    effect: str = "blur",
+    threads: int = 2,
+    device: str = "cpu",
+    base: Settings | None = None,
+) -> Settings:
+    """CLI options -> validated :class:`Settings` (raises ``SettingsError``)."""
+    s = base or Settings()
+    return replace(
+        s,
+        segment=SegmentSettings(model=model, threads=threads, device=device),
+        effect=replace(s.effect, kind=effect, strength=strength)
+        if isinstance(s.effect, EffectSettings)
+        else EffectSettings(kind=effect, strength=strength),
+    )
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
+    """A rich progress bar on stderr (hidden when stderr is not a terminal and CI is set)."""
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err_console, transient=False) as p:
+        p.add_task(description, total=total, rate="")
+        yield p
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logs.")] = 0,
+) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: a :class:`BlurcamError` is one line on stderr and its exit code."""
+    from . import commands  # noqa: F401  - registers the commands
+
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except BlurcamError as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        return e.exit_code
+    except typer.Exit as e:
+        return int(e.exit_code or 0)
+    except typer.Abort:
+        err_console.print("interrupted")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except _cx.ClickException as e:
+        e.show(file=sys.stderr)
+        return e.exit_code
+    return int(rv or 0) if isinstance(rv, int) else 0

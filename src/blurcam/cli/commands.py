@@ -1,0 +1,5 @@
+"""Imports every command module so that each registers itself on :data:`app`."""
+
+from __future__ import annotations
+
+from . import files  # noqa: F401

@@ -1,0 +1,62 @@
+"""Write outputs so that a crash, Ctrl-C or full disk never leaves a half file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import SinkError
+
+__all__ = ["atomic_output", "check_output_path"]
+
+
+def check_output_path(output: Path, *, inputs: tuple[Path, ...] = (), force: bool = False) -> None:
+    """Refuse outputs that would lose data or cannot be written, before any work starts.
+
+    Raises:
+        SinkError: output is an input, exists without ``force``, or its folder is
+            missing or read-only.
+    """
+    out_r = output.expanduser().resolve()
+    for i in inputs:
+        if i.exists() and out_r == i.expanduser().resolve():
+            raise SinkError(f"output {output} is the input: refusing to overwrite it")
+    if out_r.is_dir():
+        raise SinkError(f"output {output} is a folder; give a file name")
+    if out_r.exists() and not force:
+        raise SinkError(f"output {output} exists; pass --force to overwrite it")
+    parent = out_r.parent
+    if not parent.is_dir():
+        raise SinkError(f"output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SinkError(f"output folder {parent} is not writable")
+
+
+@contextlib.contextmanager
+def atomic_output(output: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``output``; rename it over ``output`` only on success.
+
+    The temporary keeps the output's suffix so that encoders pick the right
+    container. On any exception (KeyboardInterrupt included) it is removed.
+    """
+    output = output.expanduser()
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{output.stem}.", suffix=f".part{output.suffix}", dir=output.parent or "."
+        )
+    except OSError as e:
+        raise SinkError(f"cannot write in {output.parent}: {e.strerror}") from e
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, output)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        raise SinkError(f"cannot write {output}: {e.strerror or e}") from e
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise

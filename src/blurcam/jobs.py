@@ -1,0 +1,142 @@
+"""Whole-file jobs: blur an image or video, write the masks of a sequence.
+
+The CLI and the batch runner call these; they own no image maths, only the
+plumbing of source -> :class:`~blurcam.pipeline.Stream` -> sink.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import SourceError
+from .io import (
+    VIDEO_EXTS,
+    check_output_path,
+    is_image_path,
+    list_images,
+    probe_video,
+    read_image,
+    transcode,
+    write_image,
+)
+from .io.video import iter_frames
+from .pipeline import Stream
+from .settings import Settings
+
+__all__ = ["blur_file", "count_frames", "mask_file"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+def _kind(path: Path) -> str:
+    if not path.exists():
+        raise SourceError(f"input not found: {path}")
+    if path.is_dir():
+        return "folder"
+    if is_image_path(path):
+        return "image"
+    return "video"
+
+
+def count_frames(path: Path) -> int:
+    """Frames a job over ``path`` will process (0 when unknown), for progress bars."""
+    kind = _kind(path)
+    if kind == "image":
+        return 1
+    if kind == "folder":
+        return len(list_images(path))
+    return probe_video(path).frames
+
+
+def blur_file(
+    src: Path,
+    dst: Path,
+    settings: Settings,
+    *,
+    force: bool = False,
+    quality: str = "fast",
+    progress: Progress | None = None,
+    stream: Stream | None = None,
+) -> int:
+    """Blur the background of an image or video file into ``dst``; returns frames written.
+
+    Raises:
+        SourceError: the input cannot be read.
+        SinkError: the output exists (without ``force``), is the input, or cannot be written.
+    """
+    kind = _kind(src)
+    if kind == "folder":
+        raise SourceError(f"{src} is a folder: use 'blurcam batch' for folders")
+    check_output_path(dst, inputs=(src,), force=force)
+    st = stream or Stream(settings)
+    try:
+        if kind == "image":
+            if not is_image_path(dst):
+                raise SourceError(f"{src} is an image, so the output must be one too, not {dst}")
+            write_image(dst, st.process(read_image(src)))
+            if progress:
+                progress(1)
+            return 1
+        if dst.suffix.lower() not in VIDEO_EXTS:
+            raise SourceError(
+                f"{src} is a video, so the output needs a video extension ({', '.join(VIDEO_EXTS)})"
+            )
+        return transcode(src, dst, st.process, quality=quality, progress=progress)
+    finally:
+        if stream is None:
+            st.close()
+
+
+def mask_file(
+    src: Path,
+    outdir: Path,
+    settings: Settings,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> int:
+    """Write the final alpha masks (8-bit PNG, 255 = person) of an image, folder or video.
+
+    A folder is one sequence in name order (temporal state carried) and keeps
+    the stems; a video gives ``000000.png``, ``000001.png``, ... Returns the
+    number of masks written.
+    """
+    kind = _kind(src)
+    if outdir.exists() and not outdir.is_dir():
+        raise SourceError(f"{outdir} exists and is not a folder")
+    outdir.mkdir(parents=True, exist_ok=True)
+    st = Stream(settings)
+    n = 0
+
+    def emit(name: str) -> None:
+        nonlocal n
+        dst = outdir / f"{name}.png"
+        check_output_path(dst, inputs=(src,), force=force)
+        alpha = st.last_alpha
+        assert alpha is not None
+        write_image(dst, alpha)
+        n += 1
+        if progress:
+            progress(n)
+
+    try:
+        if kind == "image":
+            st.process(read_image(src))
+            emit(src.stem)
+        elif kind == "folder":
+            for p in list_images(src):
+                st.process(read_image(p))
+                emit(p.stem)
+        else:
+            for i, (frame, _ts) in enumerate(iter_frames(src)):
+                st.process(frame)
+                emit(f"{i:06d}")
+            if n == 0:
+                raise SourceError(f"{src}: no video frame could be decoded")
+    finally:
+        st.close()
+    return n

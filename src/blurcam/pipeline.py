@@ -1,0 +1,296 @@
+"""One :class:`Stream` per video stream: holds state, calls the stages in order.
+
+::
+
+    frame -> segment -> mask.smooth_temporal -> mask.refine_guided -> guards
+          -> effects (background layer) -> composite.blend -> out
+
+The stream owns the segmenter, the previous mask (an owned copy, never a
+working buffer) and per-resolution buffers. :class:`BackgroundBlur` is its
+public face.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from . import composite, effects, mask
+from .errors import SettingsError
+from .segment import Segmenter, open_segmenter
+from .settings import EffectSettings, SegmentSettings, Settings
+
+__all__ = ["BackgroundBlur", "StageTimes", "Stream", "as_bgr"]
+
+log = logging.getLogger(__name__)
+
+F32 = NDArray[np.float32]
+U8 = NDArray[np.uint8]
+
+SegmenterFactory = Callable[[SegmentSettings, tuple[int, int]], Segmenter]
+
+
+def _default_factory(s: SegmentSettings, frame_size: tuple[int, int]) -> Segmenter:
+    return open_segmenter(s.model, frame_size=frame_size, threads=s.threads, device=s.device)
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds spent per stage on the last frame (filled when ``timing`` is on)."""
+
+    ms: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, t0: float) -> float:
+        t1 = time.perf_counter()
+        self.ms[stage] = self.ms.get(stage, 0.0) + (t1 - t0) * 1000.0
+        return t1
+
+
+def as_bgr(frame: NDArray[Any]) -> U8:
+    """Any image array -> contiguous uint8 HxWx3 BGR.
+
+    Accepts grayscale (HxW or HxWx1), BGRA, and 16-bit or float images, so
+    that callers with odd inputs get a result instead of a crash.
+    """
+    a = np.asarray(frame)
+    if a.ndim not in (2, 3) or a.size == 0:
+        raise SettingsError(f"expected an HxW or HxWxC image, got shape {a.shape}")
+    if a.dtype != np.uint8:
+        if a.dtype == np.uint16:
+            a = (a >> 8).astype(np.uint8)
+        elif np.issubdtype(a.dtype, np.floating):
+            a = np.clip(np.nan_to_num(a) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        elif np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
+            a = np.clip(a, 0, 255).astype(np.uint8)
+        else:
+            raise SettingsError(f"unsupported image dtype {a.dtype}")
+    if a.ndim == 2:
+        a = cv2.cvtColor(a, cv2.COLOR_GRAY2BGR)
+    elif a.shape[2] == 1:
+        a = cv2.cvtColor(a[:, :, 0], cv2.COLOR_GRAY2BGR)
+    elif a.shape[2] == 4:
+        a = cv2.cvtColor(a, cv2.COLOR_BGRA2BGR)
+    elif a.shape[2] != 3:
+        raise SettingsError(f"expected 1, 3 or 4 channels, got {a.shape[2]}")
+    return np.ascontiguousarray(a)
+
+
+class Stream:
+    """State and buffers of one video stream; :meth:`process` runs every stage.
+
+    ``segmenter`` may be given (tests use a fake one); otherwise it is built
+    from ``settings.segment`` on the first frame, when the frame size is known
+    (``auto`` picks the model by aspect ratio).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        segmenter: Segmenter | None = None,
+        *,
+        segmenter_factory: SegmenterFactory = _default_factory,
+        timing: bool = False,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._segmenter = segmenter
+        self._owns_segmenter = segmenter is None
+        self._factory = segmenter_factory
+        self._seg_size: tuple[int, int] | None = None
+        self._prev: F32 | None = None  # owned copy of last smoothed probability
+        self._alpha: U8 | None = None
+        self._bufs: dict[str, Any] = {}
+        self._size: tuple[int, int] | None = None
+        self.frames = 0
+        self.times = StageTimes()
+        self.timing = timing
+
+    # ----------------------------------------------------------------- state
+    @property
+    def segmenter(self) -> Segmenter | None:
+        return self._segmenter
+
+    def update(self, settings: Settings) -> None:
+        """Swap settings between frames; a new model is loaded on the next frame."""
+        if settings.segment != self.settings.segment and self._owns_segmenter:
+            self._close_segmenter()
+        self.settings = settings
+
+    def reset(self) -> None:
+        """Forget temporal state (a new stream starts)."""
+        self._prev = None
+        self._alpha = None
+        self.frames = 0
+        if self._segmenter is not None:
+            self._segmenter.reset()
+
+    def close(self) -> None:
+        if self._owns_segmenter:
+            self._close_segmenter()
+
+    def _close_segmenter(self) -> None:
+        if self._segmenter is not None:
+            self._segmenter.close()
+        self._segmenter = None
+        self._seg_size = None
+
+    def _ensure(self, frame: U8) -> None:
+        h, w = frame.shape[:2]
+        if self._size != (w, h):
+            self._size = (w, h)
+            self._bufs = {
+                "alpha": np.empty((h, w), np.uint8),
+                "bg": np.empty((h, w, 3), np.uint8),
+                "out": np.empty((h, w, 3), np.uint8),
+            }
+            self._prev = None
+        if self._segmenter is None:
+            self._segmenter = self._factory(self.settings.segment, (w, h))
+            self._seg_size = (w, h)
+            log.debug("segmenter %s for %dx%d", self._segmenter.name, w, h)
+
+    # ------------------------------------------------------------------ work
+    @property
+    def last_alpha(self) -> U8 | None:
+        """uint8 HxW alpha of the last frame (255 = person); valid until the next call."""
+        return self._alpha
+
+    def infer(self, frame: U8) -> F32:
+        """Segment and smooth: the model-resolution probability, history updated."""
+        self._ensure(frame)
+        assert self._segmenter is not None
+        prob = self._segmenter(frame)
+        prob = mask.smooth_temporal(prob, self._prev, self.settings.mask)
+        self._prev = prob.copy()
+        return prob
+
+    def process(self, frame: NDArray[Any], *, infer: bool = True) -> U8:
+        """Blur the background of one frame; returns uint8 HxWx3 BGR of the same size.
+
+        With ``infer=False`` the model is skipped and the previous mask is
+        reused (live runners use it to keep full frame rate under load).
+        The returned array is reused on the next call: copy it to keep it.
+        """
+        frame = as_bgr(frame)
+        s = self.settings
+        tm = self.times
+        tm.ms.clear()
+        t = time.perf_counter()
+        self._ensure(frame)
+        h, w = frame.shape[:2]
+        prob = self.infer(frame) if infer or self._prev is None else self._prev
+        t = tm.add("segment", t)
+        ww, wh = mask.working_size((w, h), s.mask.refine_width)
+        small = (
+            frame
+            if (ww, wh) == (w, h)
+            else cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_AREA)
+        )
+        t = tm.add("downscale", t)
+        q = mask.refine_guided(prob, small, s.mask)
+        a_work = mask.to_alpha(q, s.mask)
+        t = tm.add("refine", t)
+        alpha = mask.upsample_alpha(a_work, (w, h), out=self._bufs["alpha"])
+        self._alpha = alpha
+        t = tm.add("upsample", t)
+        bg = self._background(frame, small, alpha, s.effect)
+        t = tm.add("effect", t)
+        out = composite.blend(frame, bg, alpha, out=self._bufs["out"])
+        tm.add("composite", t)
+        self.frames += 1
+        return out
+
+    def _background(self, frame: U8, small: U8, alpha: U8, e: EffectSettings) -> U8:
+        if e.kind == "none":
+            return frame
+        return effects.blur_background(frame, small, e.strength, out=self._bufs["bg"])
+
+
+class BackgroundBlur:
+    """Blur the background behind people, one instance per video stream.
+
+    >>> bb = BackgroundBlur(strength=0.7, model="landscape")  # doctest: +SKIP
+    >>> out = bb.process(frame)  # HxWx3 BGR uint8 -> same shape/dtype
+    >>> bb.last_alpha            # HxW uint8, 255 = person
+
+    Keyword arguments are shortcuts for the common settings; pass a full
+    :class:`~blurcam.settings.Settings` for everything else. ``segmenter``
+    replaces the model (any object with the :class:`Segmenter` shape).
+
+    Raises:
+        SettingsError: an option is out of range.
+        ModelError: the model cannot be found or loaded (on the first frame).
+    """
+
+    def __init__(
+        self,
+        strength: float | None = None,
+        model: str | None = None,
+        *,
+        effect: str | None = None,
+        settings: Settings | None = None,
+        segmenter: Segmenter | None = None,
+        threads: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        s = settings or Settings()
+        if strength is not None or effect is not None:
+            s = replace(
+                s,
+                effect=replace(
+                    s.effect,
+                    strength=s.effect.strength if strength is None else float(strength),
+                    kind=s.effect.kind if effect is None else effect,
+                ),
+            )
+        if model is not None or threads is not None or device is not None:
+            s = replace(
+                s,
+                segment=replace(
+                    s.segment,
+                    model=s.segment.model if model is None else model,
+                    threads=s.segment.threads if threads is None else threads,
+                    device=s.segment.device if device is None else device,
+                ),
+            )
+        self._stream = Stream(s, segmenter)
+
+    @property
+    def settings(self) -> Settings:
+        return self._stream.settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._stream.update(value)
+
+    @property
+    def stream(self) -> Stream:
+        return self._stream
+
+    @property
+    def last_alpha(self) -> U8 | None:
+        """HxW uint8 alpha of the last processed frame, 255 = person (None before any)."""
+        return self._stream.last_alpha
+
+    def process(self, frame: NDArray[Any]) -> U8:
+        """Background-blurred copy of ``frame`` (HxWx3 BGR uint8 -> same shape and dtype)."""
+        return self._stream.process(frame).copy()
+
+    def reset(self) -> None:
+        """Forget temporal state before starting an unrelated stream."""
+        self._stream.reset()
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> BackgroundBlur:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

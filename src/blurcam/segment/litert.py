@@ -1,0 +1,94 @@
+"""LiteRT (TensorFlow Lite) backend: the default runtime for the bundled models."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ModelError
+from .spec import ModelSpec, postprocess, preprocess
+
+__all__ = ["LiteRTSegmenter"]
+
+log = logging.getLogger(__name__)
+
+
+def _load_delegates(device: str) -> list[Any]:
+    """GPU/NPU delegates when asked for and installed; CPU (XNNPACK) otherwise."""
+    if device in ("cpu", "auto"):
+        return []
+    from ai_edge_litert.interpreter import load_delegate
+
+    names = {"gpu": ["libtensorflowlite_gpu_delegate.so"], "npu": ["libedgetpu.so.1"]}[device]
+    for lib in names:
+        try:
+            return [load_delegate(lib)]
+        except (OSError, ValueError, RuntimeError):
+            continue
+    log.warning("no LiteRT %s delegate found (%s); running on CPU", device, ", ".join(names))
+    return []
+
+
+class LiteRTSegmenter:
+    """Runs a ``.tflite`` segmentation model with ``ai_edge_litert.Interpreter``."""
+
+    def __init__(self, spec: ModelSpec, *, threads: int = 2, device: str = "cpu") -> None:
+        spec.verify()
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as e:  # pragma: no cover - core dependency
+            raise ModelError("ai-edge-litert is not installed: pip install ai-edge-litert") from e
+        try:
+            self._interp = Interpreter(
+                model_path=str(spec.path),
+                num_threads=threads,
+                experimental_delegates=_load_delegates(device) or None,
+            )
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"cannot load {spec.path} as a LiteRT model: {e}") from e
+        inp = self._interp.get_input_details()
+        outs = self._interp.get_output_details()
+        if len(inp) != 1:
+            raise ModelError(f"{spec.path}: expected one image input, found {len(inp)}")
+        shape = tuple(int(s) for s in inp[0]["shape"])
+        if len(shape) != 4 or shape[3] != 3 or inp[0]["dtype"] != np.float32:
+            raise ModelError(
+                f"{spec.path}: expected a float32 [1,H,W,3] input, got {list(shape)} "
+                f"{np.dtype(inp[0]['dtype']).name}"
+            )
+        if (shape[2], shape[1]) != spec.input_size:
+            spec = _with_size(spec, (shape[2], shape[1]))
+        self.spec = spec
+        self.name = spec.name
+        self.input_size = spec.input_size
+        self._in_index = inp[0]["index"]
+        self._out_index = outs[0]["index"]
+        self._buf = np.zeros(shape, dtype=np.float32)
+
+    def __call__(self, frame: NDArray[np.uint8]) -> NDArray[np.float32]:
+        preprocess(frame, self.spec, self._buf)
+        self._interp.set_tensor(self._in_index, self._buf)
+        self._interp.invoke()
+        return postprocess(self._interp.get_tensor(self._out_index), self.spec)
+
+    def reset(self) -> None:
+        """Stateless model: nothing to drop."""
+
+    def close(self) -> None:
+        self._interp = None
+
+    def __enter__(self) -> LiteRTSegmenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _with_size(spec: ModelSpec, size: tuple[int, int]) -> ModelSpec:
+    from dataclasses import replace
+
+    return replace(spec, input_size=size)

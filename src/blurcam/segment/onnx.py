@@ -1,0 +1,127 @@
+"""ONNX Runtime backend: any ONNX model with one image input (optional extra ``[onnx]``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ModelError
+from .spec import ModelSpec, postprocess, preprocess
+
+__all__ = ["OnnxSegmenter", "select_providers"]
+
+log = logging.getLogger(__name__)
+
+_DEVICE_PROVIDERS = {
+    "gpu": [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "ROCMExecutionProvider",
+        "DmlExecutionProvider",
+        "CoreMLExecutionProvider",
+    ],
+    "npu": ["OpenVINOExecutionProvider", "QNNExecutionProvider", "CoreMLExecutionProvider"],
+}
+
+
+def select_providers(device: str, available: list[str]) -> list[str]:
+    """Execution providers for ``device`` among ``available``, CPU always last.
+
+    ``auto`` takes the first accelerator present; ``gpu``/``npu`` warn once and
+    fall back to CPU when none of theirs is installed.
+    """
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    wanted = (
+        _DEVICE_PROVIDERS["gpu"] + _DEVICE_PROVIDERS["npu"]
+        if device == "auto"
+        else _DEVICE_PROVIDERS[device]
+    )
+    chosen = [p for p in wanted if p in available][:1]
+    if not chosen and device != "auto":
+        log.warning(
+            "no onnxruntime %s execution provider installed (have: %s); running on CPU",
+            device,
+            ", ".join(available),
+        )
+    return [*chosen, "CPUExecutionProvider"]
+
+
+def _dim(d: Any) -> int | None:
+    return d if isinstance(d, int) and d > 0 else None
+
+
+class OnnxSegmenter:
+    """Runs an ONNX segmentation model with onnxruntime.
+
+    The input layout (NCHW or NHWC) and size are read from the graph when the
+    spec leaves them open; dynamic spatial sizes fall back to the spec's size.
+    """
+
+    def __init__(self, spec: ModelSpec, *, threads: int = 2, device: str = "cpu") -> None:
+        spec.verify()
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise ModelError("ONNX models need onnxruntime: pip install 'blurcam[onnx]'") from e
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        providers = select_providers(device, ort.get_available_providers())
+        try:
+            self._sess = ort.InferenceSession(str(spec.path), opts, providers=providers)
+        except Exception as e:  # onnxruntime raises its own non-exported types
+            raise ModelError(f"cannot load {spec.path} as an ONNX model: {e}") from e
+        inputs = self._sess.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(
+                f"{spec.path}: expected one image input, found {len(inputs)} "
+                f"({', '.join(i.name for i in inputs)})"
+            )
+        inp = inputs[0]
+        if inp.type != "tensor(float)":
+            raise ModelError(f"{spec.path}: expected a float32 input, got {inp.type}")
+        shape = list(inp.shape)
+        if len(shape) != 4:
+            raise ModelError(f"{spec.path}: expected a 4-D image input, got shape {shape}")
+        if shape[1] == 3:
+            layout, h, w = "nchw", _dim(shape[2]), _dim(shape[3])
+        elif shape[3] == 3:
+            layout, h, w = "nhwc", _dim(shape[1]), _dim(shape[2])
+        else:
+            raise ModelError(f"{spec.path}: no 3-channel axis in input shape {shape}")
+        size = (w or spec.input_size[0], h or spec.input_size[1])
+        self.spec = replace(spec, layout=layout, input_size=size)
+        self.name = spec.name
+        self.input_size = size
+        self._in_name = inp.name
+        self.providers = self._sess.get_providers()
+        buf_shape = (1, 3, size[1], size[0]) if layout == "nchw" else (1, size[1], size[0], 3)
+        self._buf = np.zeros(buf_shape, dtype=np.float32)
+
+    def __call__(self, frame: NDArray[np.uint8]) -> NDArray[np.float32]:
+        preprocess(frame, self.spec, self._buf)
+        raw = self._sess.run(None, {self._in_name: self._buf})[0]
+        prob = postprocess(raw, self.spec)
+        if prob.shape != (self.input_size[1], self.input_size[0]):
+            import cv2
+
+            prob = cv2.resize(prob, self.input_size, interpolation=cv2.INTER_LINEAR)
+        return prob
+
+    def reset(self) -> None:
+        """Stateless model: nothing to drop."""
+
+    def close(self) -> None:
+        self._sess = None
+
+    def __enter__(self) -> OnnxSegmenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,120 @@
+"""What differs between segmentation models, as data.
+
+A :class:`ModelSpec` says how a frame becomes the model's input tensor and how
+its output becomes a person probability. Backends read it; adding a model is a
+new spec, not a new class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ModelError
+
+__all__ = ["ModelSpec", "postprocess", "preprocess", "sha256_file"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """How to feed one model and read its answer.
+
+    ``input_size`` is (width, height). The input is ``(x * scale - mean) / std``
+    per channel, ``x`` in 0..255 in ``color`` order. ``output`` says how to read
+    the person probability: ``prob`` (already 0..1), ``softmax2`` (two-class
+    logits, channel 1 = person), ``prob2`` (two-class probabilities), ``logit``
+    (one sigmoid logit) or ``auto`` (decided from the values: anything outside
+    0..1 is read as logits).
+    """
+
+    name: str
+    path: Path
+    input_size: tuple[int, int]
+    layout: str = "nhwc"  # nhwc|nchw
+    color: str = "rgb"  # rgb|bgr
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    output: str = "prob"
+    sha256: str | None = None
+    licence: str = "unknown"
+
+    def verify(self) -> None:
+        """Check the file exists and, for bundled models, that it is the expected one."""
+        if not self.path.is_file():
+            raise ModelError(f"model file not found: {self.path}")
+        if self.path.stat().st_size == 0:
+            raise ModelError(f"model file is empty: {self.path}")
+        if self.sha256 is not None:
+            digest = sha256_file(self.path)
+            if digest != self.sha256:
+                raise ModelError(
+                    f"model file {self.path} is corrupt or replaced: sha256 {digest[:16]}..., "
+                    f"expected {self.sha256[:16]}..."
+                )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def preprocess(
+    frame: NDArray[np.uint8], spec: ModelSpec, out: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """BGR uint8 HxWx3 -> the model's float32 input tensor, written into ``out``.
+
+    Resizes straight to the model size with bilinear interpolation: area
+    averaging from 1080p costs milliseconds and the model cannot see the
+    difference at 256 px.
+    """
+    w, h = spec.input_size
+    small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+    if spec.color == "rgb":
+        small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    x = small.astype(np.float32)
+    if spec.scale != 1.0:
+        x *= np.float32(spec.scale)
+    if any(spec.mean):
+        x -= np.asarray(spec.mean, dtype=np.float32)
+    if any(s != 1.0 for s in spec.std):
+        x /= np.asarray(spec.std, dtype=np.float32)
+    if spec.layout == "nchw":
+        out[0] = x.transpose(2, 0, 1)
+    else:
+        out[0] = x
+    return out
+
+
+def postprocess(raw: NDArray[np.float32], spec: ModelSpec) -> NDArray[np.float32]:
+    """Model output (any of 1xHxWxC, 1xCxHxW, HxW) -> person probability HxW float32 0..1."""
+    a = np.asarray(raw, dtype=np.float32)
+    if a.ndim == 4:
+        a = a[0]
+    if a.ndim == 3:
+        # channel axis is the small one
+        a = a.transpose(1, 2, 0) if a.shape[0] <= 4 and a.shape[2] > 4 else a
+        kind = spec.output
+        if kind == "auto" and a.shape[2] >= 2:
+            kind = "prob2" if float(a.min()) >= 0.0 and float(a.max()) <= 1.0 else "softmax2"
+        if kind in ("softmax2", "prob2"):
+            if a.shape[2] < 2:
+                raise ModelError(f"{spec.name}: expected 2 output channels, got {a.shape[2]}")
+            if kind == "softmax2":
+                d = np.clip(a[:, :, 0] - a[:, :, 1], -60.0, 60.0)
+                return (1.0 / (1.0 + np.exp(d))).astype(np.float32)
+            return np.ascontiguousarray(a[:, :, 1])
+        a = a[:, :, 0]
+    if spec.output == "logit" or (
+        spec.output == "auto" and (float(a.min()) < 0.0 or float(a.max()) > 1.0)
+    ):
+        return (1.0 / (1.0 + np.exp(-np.clip(a, -60.0, 60.0)))).astype(np.float32)
+    return np.clip(a, 0.0, 1.0, out=np.empty_like(a))
