@@ -80,12 +80,17 @@ def preprocess(
     small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
     if spec.color == "rgb":
         small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    plain = not any(spec.mean) and all(s == 1.0 for s in spec.std)
+    if spec.layout == "nhwc" and plain:
+        # one pass: uint8 -> scaled float32 straight into the input tensor
+        np.multiply(small, np.float32(spec.scale), out=out[0], casting="unsafe")
+        return out
     x = small.astype(np.float32)
     if spec.scale != 1.0:
         x *= np.float32(spec.scale)
     if any(spec.mean):
         x -= np.asarray(spec.mean, dtype=np.float32)
-    if any(s != 1.0 for s in spec.std):
+    if not plain:
         x /= np.asarray(spec.std, dtype=np.float32)
     if spec.layout == "nchw":
         out[0] = x.transpose(2, 0, 1)

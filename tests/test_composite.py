@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blurcam.composite import blend, blend_reference
+
+
+def _layers(h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    fg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    # mostly 0 / 255 with a random band of mixed values, like a real matte
+    alpha = np.where(rng.random((h, w)) < 0.5, 0, 255).astype(np.uint8)
+    band = rng.random((h, w)) < 0.2
+    alpha[band] = rng.integers(1, 255, int(band.sum()), dtype=np.uint8)
+    return fg, bg, alpha
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), seed=st.integers(0, 2**16))
+def test_blend_matches_reference(h: int, w: int, seed: int) -> None:
+    fg, bg, alpha = _layers(h, w, seed)
+    expected = blend_reference(fg, bg, alpha)
+    assert np.array_equal(blend(fg, bg, alpha), expected)
+    out = np.empty_like(fg)
+    assert np.array_equal(blend(fg, bg, alpha, out=out), expected)
+    bg2 = bg.copy()
+    assert np.array_equal(blend(fg, bg2, alpha, out=bg2), expected)  # in place
+
+
+def test_reference_is_exact_at_the_ends() -> None:
+    fg, bg, _ = _layers(16, 16, 1)
+    assert np.array_equal(blend(fg, bg, np.full((16, 16), 255, np.uint8)), fg)
+    assert np.array_equal(blend(fg, bg, np.zeros((16, 16), np.uint8)), bg)
+
+
+def test_reference_within_one_of_exact_division() -> None:
+    f, b, a = np.meshgrid(np.arange(0, 256, 5), np.arange(0, 256, 7), np.arange(256), indexing="ij")
+    fg = f.reshape(-1, 1, 1).astype(np.uint8).repeat(3, axis=2)
+    bg = b.reshape(-1, 1, 1).astype(np.uint8).repeat(3, axis=2)
+    al = a.reshape(-1, 1).astype(np.uint8)
+    exact = np.round((f * a + b * (255 - a)) / 255.0).reshape(-1)
+    got = blend_reference(fg, bg, al)[:, 0, 0].astype(int)
+    assert np.abs(got - exact).max() <= 1
