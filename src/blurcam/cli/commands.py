@@ -2,4 +2,9 @@
 
 from __future__ import annotations
 
-from . import files  # noqa: F401
+from . import (
+    batch,  # noqa: F401
+    files,  # noqa: F401
+    measure,  # noqa: F401
+    web,  # noqa: F401
+)
