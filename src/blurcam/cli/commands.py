@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from . import (
-    batch,  # noqa: F401
     files,  # noqa: F401
     measure,  # noqa: F401
-    web,  # noqa: F401
 )
