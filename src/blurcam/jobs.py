@@ -6,11 +6,12 @@ plumbing of source -> :class:`~blurcam.pipeline.Stream` -> sink.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import SourceError
+from .errors import SinkError, SourceError
 from .io import (
     VIDEO_EXTS,
     check_output_path,
@@ -76,13 +77,13 @@ def blur_file(
     try:
         if kind == "image":
             if not is_image_path(dst):
-                raise SourceError(f"{src} is an image, so the output must be one too, not {dst}")
+                raise SinkError(f"{src} is an image, so the output must be one too, not {dst}")
             write_image(dst, st.process(read_image(src)))
             if progress:
                 progress(1)
             return 1
         if dst.suffix.lower() not in VIDEO_EXTS:
-            raise SourceError(
+            raise SinkError(
                 f"{src} is a video, so the output needs a video extension ({', '.join(VIDEO_EXTS)})"
             )
         return transcode(src, dst, st.process, quality=quality, progress=progress)
@@ -101,42 +102,72 @@ def mask_file(
 ) -> int:
     """Write the final alpha masks (8-bit PNG, 255 = person) of an image, folder or video.
 
-    A folder is one sequence in name order (temporal state carried) and keeps
-    the stems; a video gives ``000000.png``, ``000001.png``, ... Returns the
-    number of masks written.
+    A folder is one sequence in name order (temporal state carried; images may
+    change size mid-sequence, which restarts the temporal state) and keeps the
+    stems; a video gives ``000000.png``, ``000001.png``, ... Returns the number
+    of masks written. ``outdir`` is created when missing. If the job fails, the
+    masks it wrote are removed again (and ``outdir`` too when it made it), so a
+    failed run leaves the disk as it was.
+
+    Raises:
+        SourceError: the input cannot be read.
+        SinkError: ``outdir`` is a file, cannot be created or written, or a mask
+            exists without ``force``.
     """
     kind = _kind(src)
     if outdir.exists() and not outdir.is_dir():
-        raise SourceError(f"{outdir} exists and is not a folder")
-    outdir.mkdir(parents=True, exist_ok=True)
+        raise SinkError(f"{outdir} exists and is not a folder")
+    if kind == "image":
+        names = [src.stem]
+    elif kind == "folder":
+        images = list_images(src)
+        names = [p.stem for p in images]
+    else:
+        probe_video(src)  # fail early, before any folder is made
+        names = []
+    if outdir.is_dir():
+        for name in names:
+            check_output_path(outdir / f"{name}.png", inputs=(src,), force=force)
+    made_dir = not outdir.exists()
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SinkError(f"cannot create the output folder {outdir}: {e.strerror or e}") from e
     st = Stream(settings)
-    n = 0
+    written: list[Path] = []
 
     def emit(name: str) -> None:
-        nonlocal n
         dst = outdir / f"{name}.png"
         check_output_path(dst, inputs=(src,), force=force)
         alpha = st.last_alpha
         assert alpha is not None
         write_image(dst, alpha)
-        n += 1
+        written.append(dst)
         if progress:
-            progress(n)
+            progress(len(written))
 
+    ok = False
     try:
         if kind == "image":
             st.process(read_image(src))
             emit(src.stem)
         elif kind == "folder":
-            for p in list_images(src):
+            for p in images:
                 st.process(read_image(p))
                 emit(p.stem)
         else:
             for i, (frame, _ts) in enumerate(iter_frames(src)):
                 st.process(frame)
                 emit(f"{i:06d}")
-            if n == 0:
+            if not written:
                 raise SourceError(f"{src}: no video frame could be decoded")
+        ok = True
     finally:
         st.close()
-    return n
+        if not ok:
+            for p in written:
+                p.unlink(missing_ok=True)
+            if made_dir:
+                with contextlib.suppress(OSError):
+                    outdir.rmdir()
+    return len(written)

@@ -35,12 +35,46 @@ def check_output_path(output: Path, *, inputs: tuple[Path, ...] = (), force: boo
         raise SinkError(f"output folder {parent} is not writable")
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _finish(tmp: Path, output: Path) -> None:
+    """fsync the finished temporary and give it the mode the output should have."""
+    try:
+        mode = output.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    os.chmod(tmp, mode)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_output(output: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``output``; rename it over ``output`` only on success.
 
     The temporary keeps the output's suffix so that encoders pick the right
     container. On any exception (KeyboardInterrupt included) it is removed.
+    Before the rename the data is flushed to disk (a power cut cannot leave an
+    empty file under the final name) and the mode is set as a plain ``open``
+    would (``mkstemp`` makes 0600 files), or kept from the file it replaces.
+
+    Raises:
+        SinkError: the temporary cannot be created, or writing/renaming failed.
     """
     output = output.expanduser()
     try:
@@ -53,6 +87,7 @@ def atomic_output(output: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _finish(tmp_path, output)
         os.replace(tmp_path, output)
     except OSError as e:
         tmp_path.unlink(missing_ok=True)

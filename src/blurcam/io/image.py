@@ -22,7 +22,11 @@ def is_image_path(path: Path) -> bool:
 
 
 def read_image(path: Path) -> NDArray[np.uint8]:
-    """Read an image file as uint8 HxWx3 BGR (grayscale, alpha and 16-bit are converted).
+    """Read an image file as uint8 HxWx3 BGR, upright.
+
+    Grayscale becomes three equal channels, 16-bit keeps its top 8 bits, an
+    alpha channel is dropped (the colour is kept as stored) and the EXIF
+    orientation of phone photos is applied, so the model sees people upright.
 
     Raises:
         SourceError: missing, empty, or not a decodable image.
@@ -35,10 +39,18 @@ def read_image(path: Path) -> NDArray[np.uint8]:
         raise SourceError(f"input is not a file: {path}")
     if path.stat().st_size == 0:
         raise SourceError(f"input is empty (0 bytes): {path}")
-    data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise SourceError(f"cannot decode {path} as an image")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise SourceError(f"cannot read {path}: {e.strerror or e}") from e
+    # ANYDEPTH|ANYCOLOR keeps 16-bit and grayscale and, unlike UNCHANGED,
+    # applies the EXIF orientation.
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error as e:
+        raise SourceError(f"cannot decode {path} as an image: {e}") from e
+    if img is None or img.size == 0:
+        raise SourceError(f"cannot decode {path} as an image (corrupt or not an image?)")
     return as_bgr(img)
 
 
@@ -51,7 +63,10 @@ def write_image(path: Path, image: NDArray[np.uint8]) -> None:
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTS:
         raise SinkError(f"unknown image extension {ext!r} for {path}")
-    ok, buf = cv2.imencode(ext, image)
+    try:
+        ok, buf = cv2.imencode(ext, image)
+    except cv2.error as e:
+        raise SinkError(f"cannot encode {path} as {ext}: {e}") from e
     if not ok:
         raise SinkError(f"cannot encode {path} as {ext}")
     with atomic_output(path) as tmp:

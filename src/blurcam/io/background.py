@@ -1,0 +1,152 @@
+"""Replacement backgrounds: a still image or a looping video, scaled to cover the frame.
+
+"Cover" (as CSS ``object-fit: cover``): scale until the background fills the
+frame in both directions, then crop the middle, so nothing is stretched and no
+bars appear. A still image is scaled once per frame size and reused; a video is
+decoded with PyAV one frame per processed frame, restarting at the end, and
+scaled by FFmpeg's swscale while converting to BGR (no extra copy).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import SourceError
+from .image import IMAGE_EXTS, VIDEO_EXTS, read_image
+
+__all__ = ["BackgroundSource", "cover", "cover_geometry"]
+
+log = logging.getLogger(__name__)
+
+U8 = NDArray[np.uint8]
+
+
+def cover_geometry(src: tuple[int, int], dst: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(scaled_w, scaled_h, x0, y0): scale ``src`` (w, h) to cover ``dst``, crop offsets."""
+    sw, sh = src
+    dw, dh = dst
+    s = max(dw / sw, dh / sh)
+    tw, th = max(dw, math.ceil(sw * s - 1e-6)), max(dh, math.ceil(sh * s - 1e-6))
+    return tw, th, (tw - dw) // 2, (th - dh) // 2
+
+
+def cover(image: U8, size: tuple[int, int]) -> U8:
+    """``image`` scaled (aspect kept) and centre-cropped to exactly ``size`` (w, h)."""
+    h, w = image.shape[:2]
+    tw, th, x0, y0 = cover_geometry((w, h), size)
+    interp = cv2.INTER_AREA if tw < w else cv2.INTER_LINEAR
+    scaled = image if (tw, th) == (w, h) else cv2.resize(image, (tw, th), interpolation=interp)
+    return np.ascontiguousarray(scaled[y0 : y0 + size[1], x0 : x0 + size[0]])
+
+
+class BackgroundSource:
+    """Frames of a replacement background at a requested size.
+
+    ``source`` is a path to an image (jpg/png/webp/...) or a video
+    (mp4/webm/mov/...), or a BGR uint8 array (the web page hands in uploaded
+    pictures). :meth:`frame` returns the background for one processed frame;
+    the array is owned by this object and valid until the next call: do not
+    modify it.
+
+    Raises:
+        SourceError: the file is missing, not decodable, or a video has no frames.
+    """
+
+    def __init__(self, source: str | Path | NDArray[Any]) -> None:
+        self._image: U8 | None = None
+        self._cache: tuple[tuple[int, int], U8] | None = None
+        self._container: Any = None
+        self._frames: Any = None
+        self.path: Path | None = None
+        if isinstance(source, np.ndarray):
+            from ..pipeline import as_bgr
+
+            self._image = as_bgr(source)
+            return
+        p = Path(source)
+        self.path = p
+        ext = p.suffix.lower()
+        if ext in VIDEO_EXTS:
+            self._open_video()
+        elif ext in IMAGE_EXTS:
+            self._image = read_image(p)
+        else:
+            raise SourceError(
+                f"background {p}: unknown extension {ext!r} "
+                f"(images: {', '.join(IMAGE_EXTS)}; videos: {', '.join(VIDEO_EXTS)})"
+            )
+
+    @property
+    def is_video(self) -> bool:
+        return self._image is None
+
+    # ----------------------------------------------------------------- video
+    def _open_video(self) -> None:
+        import av
+
+        assert self.path is not None
+        if not self.path.is_file():
+            raise SourceError(f"background video not found: {self.path}")
+        try:
+            self._container = av.open(str(self.path))
+            if not self._container.streams.video:
+                raise SourceError(f"background {self.path} has no video stream")
+            st = self._container.streams.video[0]
+            st.thread_type = "AUTO"
+        except av.error.FFmpegError as e:
+            raise SourceError(f"cannot open background video {self.path}: {e}") from e
+        self._frames = self._container.decode(st)
+
+    def _next_video_frame(self) -> Any:
+        import av
+
+        for attempt in range(2):
+            try:
+                return next(self._frames)
+            except StopIteration:
+                if attempt:
+                    break
+                log.debug("background video %s: looping", self.path)
+                try:  # rewind; some files do not seek, reopen them
+                    st = self._container.streams.video[0]
+                    self._container.seek(0, stream=st)
+                    self._frames = self._container.decode(st)
+                except av.error.FFmpegError:
+                    self._container.close()
+                    self._open_video()
+            except av.error.FFmpegError as e:
+                raise SourceError(f"cannot decode background video {self.path}: {e}") from e
+        raise SourceError(f"background video {self.path} has no decodable frames")
+
+    # ------------------------------------------------------------------ frames
+    def frame(self, size: tuple[int, int]) -> U8:
+        """The background for the next processed frame, exactly ``size`` (w, h), uint8 BGR."""
+        if self._image is not None:
+            if self._cache is None or self._cache[0] != size:
+                self._cache = (size, cover(self._image, size))
+            return self._cache[1]
+        vf = self._next_video_frame()
+        tw, th, x0, y0 = cover_geometry((vf.width, vf.height), size)
+        img = vf.to_ndarray(format="bgr24", width=tw, height=th)
+        if (tw, th) == size:
+            return np.ascontiguousarray(img)
+        return np.ascontiguousarray(img[y0 : y0 + size[1], x0 : x0 + size[0]])
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+            self._frames = None
+
+    def __enter__(self) -> BackgroundSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
