@@ -5,4 +5,5 @@ from __future__ import annotations
 from . import (
     files,  # noqa: F401
     measure,  # noqa: F401
+    web,  # noqa: F401
 )

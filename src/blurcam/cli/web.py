@@ -1,0 +1,44 @@
+"""``blurcam serve``: the WebRTC page (needs the ``web`` extra)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..errors import SettingsError
+from .app import Model, Strength, Threads, app, build_settings, err_console
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on; keep localhost unless you must.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8080,
+    max_clients: Annotated[
+        int, typer.Option("--max-clients", min=1, max=64, help="Concurrent browsers served.")
+    ] = 4,
+    strength: Strength = 0.7,
+    model: Model = "auto",
+    threads: Threads = 2,
+) -> None:
+    """Serve a page that blurs your camera live over WebRTC."""
+    from ..web import server
+
+    settings = build_settings(strength=strength, model=model, threads=threads)
+    if not server.is_loopback(host):
+        err_console.print(
+            f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach this "
+            "machine can open the page and use its CPU. Use --host 127.0.0.1 unless you "
+            "need this.",
+            highlight=False,
+        )
+
+    def ready(url: str) -> None:
+        err_console.print(f"serving on {url} (Ctrl-C to stop)", highlight=False)
+
+    try:
+        server.run(host, port, max_clients=max_clients, settings=settings, on_ready=ready)
+    except OSError as e:
+        raise SettingsError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e

@@ -1,0 +1,310 @@
+"""A WebRTC video track that blurs the background of another track.
+
+:class:`BlurTrack` follows aiortc's track shape (one ``async recv()``), so it
+drops into any aiortc app::
+
+    pc.addTrack(BlurTrack(incoming_video_track, strength=0.8))
+
+Why it looks the way it does:
+
+- The model runs in a one-thread executor owned by the track, never on the
+  event loop, so ICE/RTCP/DTLS keep running while a frame is processed; one
+  thread per track also keeps each segmenter on a single thread.
+- aiortc queues decoded frames without bound. A reader task drains the source
+  continuously into a one-frame mailbox, and ``recv`` always takes the newest
+  frame: when processing is slower than the camera, stale frames are dropped
+  (counted in :attr:`BlurTrack.stats`) instead of queued, so latency stays at
+  about one processing time rather than growing.
+- Output frames keep the source frame's ``pts`` and ``time_base``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from ..errors import BlurcamError
+from ..pipeline import SegmenterFactory, Stream
+from ..segment import Segmenter
+from ..settings import Settings
+
+__all__ = ["BlurTrack", "TrackStats", "apply_options"]
+
+log = logging.getLogger(__name__)
+
+_OPTION_NAMES = ("effect", "strength", "model", "threads")
+
+
+def apply_options(settings: Settings, **options: Any) -> Settings:
+    """``effect``, ``strength``, ``model``, ``threads`` shortcuts -> a new validated Settings.
+
+    Raises:
+        SettingsError: a value is out of range.
+        TypeError: an unknown option name.
+    """
+    unknown = set(options) - set(_OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    s = settings
+    eff: dict[str, Any] = {}
+    if options.get("effect") is not None:
+        eff["kind"] = str(options["effect"])
+    if options.get("strength") is not None:
+        eff["strength"] = float(options["strength"])
+    if eff:
+        s = replace(s, effect=replace(s.effect, **eff))
+    seg: dict[str, Any] = {}
+    if options.get("model") is not None:
+        seg["model"] = str(options["model"])
+    if options.get("threads") is not None:
+        seg["threads"] = int(options["threads"])
+    if seg:
+        s = replace(s, segment=replace(s.segment, **seg))
+    return s
+
+
+@dataclass
+class TrackStats:
+    """Running figures of one track, for pages and tests (EMA = smoothed).
+
+    ``process_ms``: model + effect time per frame (executor thread).
+    ``latency_ms``: from the source frame's arrival to the processed frame
+    being handed to the sender (waiting + processing).
+    """
+
+    frames_in: int = 0
+    frames_out: int = 0
+    dropped: int = 0
+    process_ms: float = 0.0
+    latency_ms: float = 0.0
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "dropped": self.dropped,
+            "process_ms": round(self.process_ms, 2),
+            "latency_ms": round(self.latency_ms, 2),
+            "fps": round(self.fps, 2),
+            "width": self.width,
+            "height": self.height,
+            "error": self.error,
+        }
+
+
+def _ema(old: float, new: float, k: float = 0.1) -> float:
+    return new if old == 0.0 else old + k * (new - old)
+
+
+class BlurTrack(MediaStreamTrack):
+    """Video track yielding background-blurred frames of ``source``.
+
+    Args:
+        source: any aiortc video track (a remote track, a player, ...).
+        settings: full :class:`~blurcam.settings.Settings`; the keyword
+            shortcuts ``effect``, ``strength``, ``model``, ``threads`` are
+            applied on top.
+        segmenter: a ready segmenter (tests inject a fake one); owned by the
+            caller. Without it one is built from ``settings.segment`` on the
+            first frame, through ``segmenter_factory`` when given.
+        enabled: False passes frames through untouched (the page's on/off).
+
+    Live changes: assign :attr:`settings` (or call :meth:`update`) at any
+    time; the new settings take effect on the next frame. The track never
+    raises for a processing error (a live call must not die): it logs it,
+    passes frames through and shows the message in :attr:`stats`.
+
+    Raises:
+        SettingsError: an option is out of range (at construction).
+    """
+
+    kind = "video"
+
+    def __init__(
+        self,
+        source: MediaStreamTrack,
+        *,
+        settings: Settings | None = None,
+        segmenter: Segmenter | None = None,
+        segmenter_factory: SegmenterFactory | None = None,
+        enabled: bool = True,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        s = apply_options(settings or Settings(), **options)
+        kw: dict[str, Any] = (
+            {} if segmenter_factory is None else {"segmenter_factory": segmenter_factory}
+        )
+        self._stream = Stream(s, segmenter, **kw)
+        self._source = source
+        self._settings = s
+        self._pending: Settings | None = None
+        self._hooks: list[Callable[[Stream], None]] = []
+        self.enabled = enabled
+        self.stats = TrackStats()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blurcam-track")
+        self._latest: tuple[Any, float] | None = None
+        self._ready = asyncio.Event()
+        self._ended = False
+        self._reader: asyncio.Task[None] | None = None
+        self._closed: asyncio.Future[None] | None = None
+        self._last_out = 0.0
+
+    # -------------------------------------------------------------- settings
+    @property
+    def settings(self) -> Settings:
+        """The settings in force from the next frame on."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._settings = value
+        self._pending = value
+
+    def update(self, **options: Any) -> Settings:
+        """Apply shortcut options (``effect``, ``strength``, ``model``, ``threads``) live."""
+        self.settings = apply_options(self._settings, **options)
+        return self._settings
+
+    def call_in_worker(self, fn: Callable[[Stream], None]) -> None:
+        """Run ``fn(stream)`` on the worker thread before the next frame.
+
+        For stream-level changes that are not plain settings (a background
+        image, a keep-sharp point): they happen between frames, on the thread
+        that owns the stream, so no lock is needed.
+        """
+        self._hooks.append(fn)
+
+    # ------------------------------------------------------------ aiortc API
+    async def recv(self) -> av.VideoFrame:
+        """The next processed frame; the newest source frame, older ones dropped."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._reader is None:
+            self._reader = asyncio.ensure_future(self._read_loop())
+        frame, t_in = await self._take()
+        if self.enabled:
+            loop = asyncio.get_running_loop()
+            try:
+                frame = await loop.run_in_executor(self._executor, self._work, frame)
+            except RuntimeError as e:  # executor shut down: the track is stopping
+                raise MediaStreamError from e
+        now = time.perf_counter()
+        st = self.stats
+        st.frames_out += 1
+        st.latency_ms = _ema(st.latency_ms, (now - t_in) * 1000.0)
+        if self._last_out:
+            dt = now - self._last_out
+            if dt > 0:
+                st.fps = _ema(st.fps, 1.0 / dt)
+        self._last_out = now
+        return frame
+
+    def stop(self) -> None:
+        """Stop the track: the reader task ends and the worker thread exits.
+
+        The source track is not stopped (it belongs to the caller). Await
+        :meth:`wait_closed` to be sure the worker thread has gone.
+        """
+        if self.readyState == "ended" and self._closed is not None:
+            return
+        super().stop()
+        if self._reader is not None:
+            self._reader.cancel()
+        self._ended = True
+        self._ready.set()
+        # Close the stream on its own thread, after any frame in progress.
+        fut = self._executor.submit(self._stream.close)
+        self._executor.shutdown(wait=False)
+        try:
+            self._closed = asyncio.wrap_future(fut)
+        except RuntimeError:  # no running loop (stopped from sync code)
+            self._closed = None
+
+    async def wait_closed(self) -> None:
+        """Wait until the worker thread has finished (after :meth:`stop`)."""
+        if self.readyState != "ended":
+            self.stop()
+        if self._closed is not None:
+            try:
+                await self._closed
+            except Exception:  # closing a broken segmenter must not block shutdown
+                log.debug("error while closing the stream", exc_info=True)
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+
+    # -------------------------------------------------------------- internals
+    async def _read_loop(self) -> None:
+        """Drain the source into the one-frame mailbox (drop-stale)."""
+        try:
+            while True:
+                f = await self._source.recv()
+                self.stats.frames_in += 1
+                if self._latest is not None:
+                    self.stats.dropped += 1
+                self._latest = (f, time.perf_counter())
+                self._ready.set()
+        except MediaStreamError:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a broken source ends this track, not the loop
+            log.warning("video source failed", exc_info=True)
+        self._ended = True
+        self._ready.set()
+
+    async def _take(self) -> tuple[Any, float]:
+        while self._latest is None:
+            if self._ended:
+                self.stop()
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        item, self._latest = self._latest, None
+        return item
+
+    def _work(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """Worker thread: apply pending changes, process, keep the timestamps."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._stream.update(pending)
+        while self._hooks:
+            hook = self._hooks.pop(0)
+            try:
+                hook(self._stream)
+            except Exception as e:
+                log.warning("stream change failed: %s", e)
+                self.stats.error = str(e)
+        t0 = time.perf_counter()
+        try:
+            img = frame.to_ndarray(format="bgr24")
+            out = self._stream.process(img)
+            new = av.VideoFrame.from_ndarray(out, format="bgr24")
+        except BlurcamError as e:
+            if self.stats.error != str(e):
+                log.warning("passing frames through: %s", e)
+            self.stats.error = str(e)
+            return frame
+        except Exception as e:  # a bug, but a live call must go on
+            if self.stats.error != repr(e):
+                log.exception("frame processing failed; passing frames through")
+            self.stats.error = repr(e)
+            return frame
+        self.stats.error = None
+        new.pts = frame.pts
+        new.time_base = frame.time_base
+        st = self.stats
+        st.width, st.height = frame.width, frame.height
+        st.process_ms = _ema(st.process_ms, (time.perf_counter() - t0) * 1000.0)
+        return new

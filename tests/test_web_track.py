@@ -1,0 +1,142 @@
+"""BlurTrack on its own: timestamps, drop-stale, live settings, errors, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("aiortc")
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from blurcam.errors import ModelError, SettingsError
+from blurcam.web import BlurTrack
+from conftest import FakeSegmenter, synthetic_frame
+
+TB = fractions.Fraction(1, 90000)
+
+
+class Source(MediaStreamTrack):
+    """Yields ``n`` frames as fast as asked (or every ``interval`` s), then ends."""
+
+    kind = "video"
+
+    def __init__(self, n: int = 1000, interval: float = 0.0) -> None:
+        super().__init__()
+        self.n, self.interval, self.i = n, interval, 0
+        self.img = synthetic_frame(160, 120)
+
+    async def recv(self) -> av.VideoFrame:
+        if self.i >= self.n:
+            raise MediaStreamError
+        await asyncio.sleep(self.interval)
+        f = av.VideoFrame.from_ndarray(self.img, format="bgr24")
+        f.pts, f.time_base = 3000 * self.i, TB
+        self.i += 1
+        return f
+
+
+def track_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("blurcam-track")]
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_frames_are_processed_and_keep_timestamps() -> None:
+    async def main() -> None:
+        src = Source(n=5, interval=0.01)
+        t = BlurTrack(src, segmenter=FakeSegmenter(), strength=1.0)
+        outs = []
+        with pytest.raises(MediaStreamError):
+            while True:
+                outs.append(await t.recv())
+        assert outs, "no frame"
+        for f in outs:
+            assert f.time_base == TB and f.pts % 3000 == 0
+            assert (f.width, f.height) == (160, 120)
+        assert [f.pts for f in outs] == sorted({f.pts for f in outs})
+        img = outs[-1].to_ndarray(format="bgr24")
+        assert not np.array_equal(img, src.img)  # background changed
+        assert t.readyState == "ended"
+        await t.wait_closed()
+
+    run(main())
+
+
+def test_slow_model_drops_stale_frames_instead_of_queueing() -> None:
+    async def main() -> None:
+        src = Source(interval=0.005)  # ~200 fps camera
+        t = BlurTrack(src, segmenter=FakeSegmenter(delay=0.05))  # ~20 fps model
+        pts = [(await t.recv()).pts for _ in range(6)]
+        t.stop()
+        await t.wait_closed()
+        assert t.stats.dropped > 10
+        # consecutive outputs skip ahead: always the newest frame, not the next queued one
+        assert min(np.diff(pts)) > 3000
+        # what was waiting when a frame was taken was at most one frame
+        assert t.stats.frames_in - t.stats.frames_out - t.stats.dropped <= 1
+
+    run(main())
+
+
+def test_settings_change_live_and_on_off() -> None:
+    async def main() -> None:
+        src = Source(interval=0.005)
+        t = BlurTrack(src, segmenter=FakeSegmenter(), strength=0.2)
+        await t.recv()
+        assert t.update(strength=0.9).effect.strength == 0.9
+        await t.recv()
+        assert t._stream.settings.effect.strength == 0.9
+        t.enabled = False
+        f = await t.recv()
+        assert np.array_equal(f.to_ndarray(format="bgr24"), src.img)  # passed through
+        with pytest.raises(SettingsError):
+            t.update(strength=3)
+        with pytest.raises(TypeError):
+            t.update(colour="red")
+        t.stop()
+        await t.wait_closed()
+
+    run(main())
+
+
+def test_model_error_passes_frames_through_and_reports() -> None:
+    def broken(s: Any, size: Any) -> Any:
+        raise ModelError("model file not found: nowhere.tflite")
+
+    async def main() -> None:
+        src = Source(interval=0.005)
+        t = BlurTrack(src, segmenter_factory=broken)
+        f = await t.recv()
+        assert np.array_equal(f.to_ndarray(format="bgr24"), src.img)
+        assert t.stats.error is not None and "not found" in t.stats.error
+        t.stop()
+        await t.wait_closed()
+
+    run(main())
+
+
+def test_stop_leaves_no_thread() -> None:
+    before = len(track_threads())
+
+    async def main() -> None:
+        tracks = [BlurTrack(Source(interval=0.01), segmenter=FakeSegmenter()) for _ in range(3)]
+        for t in tracks:
+            await t.recv()
+        assert len(track_threads()) >= before + 3
+        for t in tracks:
+            t.stop()
+        await asyncio.gather(*(t.wait_closed() for t in tracks))
+        with pytest.raises(MediaStreamError):
+            await tracks[0].recv()
+
+    run(main())
+    assert len(track_threads()) == before
