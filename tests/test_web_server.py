@@ -422,3 +422,52 @@ def test_upload_decoding_in_memory() -> None:
             decode_upload(data)
     with pytest.raises(SourceError, match="too large"):
         decode_upload(buf.tobytes(), max_bytes=10)
+
+
+def test_background_upload_and_keep_controls() -> None:
+    from blurcam.pipeline import Stream
+    from blurcam.web.track import has_effect_field
+
+    async def main() -> None:
+        async with served() as client:
+            info = await (await client.get("/info")).json()
+            assert info["background"] == hasattr(Stream, "set_background")
+            assert info["keep"] == has_effect_field("keep_point")
+            br = Browser()
+            _, body = await br.connect(client)
+            pid = body["id"]
+            server = client.app[SERVER]
+            png = cv2.imencode(".png", np.full((30, 40, 3), (0, 255, 0), np.uint8))[1]
+            resp = await client.post(
+                f"/peer/{pid}/background", data=png.tobytes(), headers={"Content-Type": "image/png"}
+            )
+            if info["background"]:
+                got = await resp.json()
+                assert resp.status == 200 and got["effect"] == "replace", got
+                assert got["background"] == [40, 30]
+                n = len(br.frames)
+                assert await until(lambda: len(br.frames) >= n + 6)
+                corner = br.frames[-1].to_ndarray(format="bgr24")[:16, :16].reshape(-1, 3)
+                assert corner.mean(axis=0)[1] > 180  # green background arrived
+                resp = await client.post(f"/peer/{pid}/background?clear=1")
+                assert (await resp.json())["effect"] == "blur"
+            else:
+                assert resp.status == 501
+            resp = await client.post(f"/peer/{pid}/keep", json={"x": 0.5, "y": 0.25})
+            if info["keep"]:
+                assert resp.status == 200 and (await resp.json())["keep"] == [0.5, 0.25]
+                track = server.peers[pid].track
+                assert track is not None
+                n = len(br.frames)
+                assert await until(lambda: len(br.frames) >= n + 3)
+                assert track._stream.settings.effect.keep_point == (160, 60)
+                for bad in ({"x": 2, "y": 0}, {"x": "a"}, {}):
+                    resp = await client.post(f"/peer/{pid}/keep", json=bad)
+                    assert resp.status == 400, bad
+                resp = await client.post(f"/peer/{pid}/keep", json={"clear": True})
+                assert (await resp.json())["keep"] is None
+            else:
+                assert resp.status == 501
+            await br.close()
+
+    run(main())

@@ -140,3 +140,56 @@ def test_stop_leaves_no_thread() -> None:
 
     run(main())
     assert len(track_threads()) == before
+
+
+def test_keep_point_follows_frame_size_and_keeps_region_sharp() -> None:
+    from blurcam.web.track import has_effect_field
+
+    if not has_effect_field("keep_point"):
+        pytest.skip("EffectSettings has no keep_point yet")
+
+    async def main() -> None:
+        src = Source(interval=0.005)
+        t = BlurTrack(src, segmenter=FakeSegmenter(), strength=1.0)
+        t.keep_at((0.1, 0.2))
+        await t.recv()
+        out = (await t.recv()).to_ndarray(format="bgr24")
+        assert t._stream.settings.effect.keep_point == (16, 24)  # 0.1*159, 0.2*119
+        # inside the kept square the background is the camera's, outside it is blurred
+        assert np.array_equal(out[20:28, 12:20], src.img[20:28, 12:20])
+        assert not np.array_equal(out[20:28, 130:138], src.img[20:28, 130:138])
+        t.update(strength=0.5)  # other changes keep the point
+        await t.recv()
+        assert t._stream.settings.effect.keep_point == (16, 24)
+        t.keep_at(None)
+        await t.recv()
+        assert t._stream.settings.effect.keep_point is None
+        with pytest.raises(SettingsError):
+            t.keep_at((1.5, 0.0))
+        t.stop()
+        await t.wait_closed()
+
+    run(main())
+
+
+def test_background_image_replaces_background() -> None:
+    from blurcam.pipeline import Stream
+
+    if not hasattr(Stream, "set_background"):
+        pytest.skip("Stream.set_background not available yet")
+
+    async def main() -> None:
+        src = Source(interval=0.005)
+        t = BlurTrack(src, segmenter=FakeSegmenter(), effect="replace")
+        green = np.zeros((50, 70, 3), np.uint8)
+        green[..., 1] = 255
+        t.set_background(green)
+        await t.recv()
+        out = (await t.recv()).to_ndarray(format="bgr24")
+        assert t.stats.error is None
+        corner = out[:10, :10].reshape(-1, 3).mean(axis=0)
+        assert corner[1] > 200 and corner[0] < 60 and corner[2] < 60
+        t.stop()
+        await t.wait_closed()
+
+    run(main())

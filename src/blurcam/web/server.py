@@ -33,7 +33,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -46,7 +46,7 @@ from ..errors import BlurcamError, SettingsError
 from ..pipeline import SegmenterFactory, Stream
 from ..segment.registry import BUNDLED
 from ..settings import EFFECTS, Settings
-from .track import BlurTrack
+from .track import BlurTrack, has_effect_field
 from .upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, decode_upload
 
 __all__ = [
@@ -266,23 +266,24 @@ class BlurServer:
         track = peer.track
         assert track is not None
         if request.query.get("clear"):
-            track.call_in_worker(lambda s: _set_background(s, None))
-            peer.background = None
-            return web.json_response(_describe(peer))
-        data = await _read_limited(request, self.max_upload_bytes, what="image")
+            img = None
+        else:
+            data = await _read_limited(request, self.max_upload_bytes, what="image")
+            try:
+                img = decode_upload(
+                    data, max_bytes=self.max_upload_bytes, max_pixels=self.max_upload_pixels
+                )
+            except BlurcamError as e:
+                raise _error(web.HTTPBadRequest, str(e)) from e
         try:
-            img = decode_upload(
-                data, max_bytes=self.max_upload_bytes, max_pixels=self.max_upload_pixels
-            )
-        except BlurcamError as e:
-            raise _error(web.HTTPBadRequest, str(e)) from e
-        if not _has_field(track.settings, "background"):
-            raise _error(web.HTTPNotImplemented, "background replacement is not available")
-        track.call_in_worker(lambda s: _set_background(s, img))
-        peer.background = (img.shape[1], img.shape[0])
-        if track.settings.effect.kind != "replace":
+            track.set_background(img)
+        except SettingsError as e:
+            raise _error(web.HTTPNotImplemented, str(e)) from e
+        peer.background = None if img is None else (img.shape[1], img.shape[0])
+        kind = "replace" if img is not None else "blur"
+        if track.settings.effect.kind != kind:
             track.settings = replace(
-                track.settings, effect=replace(track.settings.effect, kind="replace")
+                track.settings, effect=replace(track.settings.effect, kind=kind)
             )
         return web.json_response(_describe(peer))
 
@@ -298,12 +299,10 @@ class BlurServer:
                 point = (float(body["x"]), float(body["y"]))
             except (KeyError, TypeError, ValueError) as e:
                 raise _error(web.HTTPBadRequest, 'expected {"x": 0..1, "y": 0..1}') from e
-            if not all(0.0 <= v <= 1.0 for v in point):
-                raise _error(web.HTTPBadRequest, "x and y must be in [0, 1]")
-        if not _has_field(track.settings, "keep"):
+        if not has_effect_field("keep_point"):
             raise _error(web.HTTPNotImplemented, "click-to-keep-sharp is not available")
         try:
-            track.settings = _with_keep(track.settings, point)
+            track.keep_at(point)
         except SettingsError as e:
             raise _error(web.HTTPBadRequest, str(e)) from e
         peer.keep = point
@@ -328,18 +327,14 @@ class BlurServer:
                 "effect": s.effect.kind,
                 "strength": s.effect.strength,
                 "model": s.segment.model,
-                "background": _has_field(s, "background"),
-                "keep": _has_field(s, "keep"),
+                "background": hasattr(Stream, "set_background"),
+                "keep": has_effect_field("keep_point"),
                 "max_upload_bytes": self.max_upload_bytes,
             }
         )
 
 
 # ------------------------------------------------------------------ settings
-def _has_field(settings: Settings, name: str) -> bool:
-    return any(f.name == name for f in fields(settings.effect))
-
-
 def _settings_from(base: Settings, body: dict[str, Any], models: tuple[str, ...]) -> Settings:
     """Page controls -> validated settings (unknown keys ignored)."""
     s = base
@@ -359,16 +354,6 @@ def _settings_from(base: Settings, body: dict[str, Any], models: tuple[str, ...]
             raise SettingsError(f"model must be one of {', '.join(models)}, got {model!r}")
         s = replace(s, segment=replace(s.segment, model=model))
     return s
-
-
-def _with_keep(settings: Settings, point: tuple[float, float] | None) -> Settings:
-    return replace(settings, effect=replace(settings.effect, keep=point))  # type: ignore[call-arg]
-
-
-def _set_background(stream: Stream, img: Any) -> None:
-    """Worker thread: hand the decoded image to the stream (see effects)."""
-    s = stream.settings
-    stream.update(replace(s, effect=replace(s.effect, background=img)))  # type: ignore[call-arg]
 
 
 def _describe(peer: Peer) -> dict[str, Any]:

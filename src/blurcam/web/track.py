@@ -25,18 +25,20 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import av
+import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from numpy.typing import NDArray
 
-from ..errors import BlurcamError
+from ..errors import BlurcamError, SettingsError
 from ..pipeline import SegmenterFactory, Stream
 from ..segment import Segmenter
-from ..settings import Settings
+from ..settings import EffectSettings, Settings
 
-__all__ = ["BlurTrack", "TrackStats", "apply_options"]
+__all__ = ["BlurTrack", "TrackStats", "apply_options", "has_effect_field"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,11 @@ class TrackStats:
         }
 
 
+def has_effect_field(name: str) -> bool:
+    """Whether :class:`EffectSettings` has ``name`` (features land at different times)."""
+    return any(f.name == name for f in fields(EffectSettings))
+
+
 def _ema(old: float, new: float, k: float = 0.1) -> float:
     return new if old == 0.0 else old + k * (new - old)
 
@@ -152,6 +159,8 @@ class BlurTrack(MediaStreamTrack):
         self._settings = s
         self._pending: Settings | None = None
         self._hooks: list[Callable[[Stream], None]] = []
+        self._keep: tuple[float, float] | None = None
+        self._keep_managed = False
         self.enabled = enabled
         self.stats = TrackStats()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blurcam-track")
@@ -186,6 +195,38 @@ class BlurTrack(MediaStreamTrack):
         that owns the stream, so no lock is needed.
         """
         self._hooks.append(fn)
+
+    def keep_at(self, point: tuple[float, float] | None) -> None:
+        """Keep the region at ``point`` sharp (click-to-keep); None stops.
+
+        ``point`` is ``(x, y)`` as fractions 0..1 of the frame, so it stays
+        right when the sender changes resolution mid-call (browsers do);
+        it becomes ``EffectSettings.keep_point`` in pixels on every frame.
+
+        Raises:
+            SettingsError: a coordinate outside [0, 1], or no keep support.
+        """
+        if not has_effect_field("keep_point"):
+            raise SettingsError("keeping a region sharp is not available in this version")
+        if point is not None:
+            x, y = float(point[0]), float(point[1])
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise SettingsError(f"keep point must be fractions in [0, 1], got {point}")
+            point = (x, y)
+        self._keep = point
+        self._keep_managed = True
+
+    def set_background(self, image: NDArray[np.uint8] | None) -> None:
+        """Use ``image`` (uint8 HxWx3 BGR) for the ``replace`` effect; None drops it.
+
+        The image is handed to the stream on its own thread, between frames.
+
+        Raises:
+            SettingsError: this version has no background replacement.
+        """
+        if not hasattr(self._stream, "set_background"):
+            raise SettingsError("background replacement is not available in this version")
+        self.call_in_worker(lambda stream: stream.set_background(image))  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ aiortc API
     async def recv(self) -> av.VideoFrame:
@@ -274,11 +315,22 @@ class BlurTrack(MediaStreamTrack):
         item, self._latest = self._latest, None
         return item
 
+    def _sync_keep(self, w: int, h: int) -> None:
+        """Worker thread: the fractional keep point -> ``keep_point`` in pixels."""
+        k = self._keep
+        px = None if k is None else (round(k[0] * (w - 1)), round(k[1] * (h - 1)))
+        s = self._stream.settings
+        if getattr(s.effect, "keep_point", None) != px:
+            eff = replace(s.effect, keep_point=px, keep_box=None)  # type: ignore[call-arg]
+            self._stream.update(replace(s, effect=eff))
+
     def _work(self, frame: av.VideoFrame) -> av.VideoFrame:
         """Worker thread: apply pending changes, process, keep the timestamps."""
         pending, self._pending = self._pending, None
         if pending is not None:
             self._stream.update(pending)
+        if self._keep_managed:
+            self._sync_keep(frame.width, frame.height)
         while self._hooks:
             hook = self._hooks.pop(0)
             try:
