@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import (
     files,  # noqa: F401
+    live,  # noqa: F401
     measure,  # noqa: F401
     web,  # noqa: F401
 )

@@ -1,0 +1,721 @@
+"""The live stream runner: capture, segmentation and composite+output in three threads.
+
+::
+
+    source --capture--> [seg slot] --segment--> stream.infer (mask history)
+                  \\                                   |  newest mask
+                   `--> [out slot] --composite--> stream.process(infer=False) -> sinks
+
+Every slot holds at most one frame and a newer frame replaces the waiting one
+(counted as dropped), so there is never a backlog: a slow stage costs frames,
+not latency. The model runs on every Nth frame (N set by the quality level)
+while the composite runs on every frame with the newest mask carried forward.
+At the top level the composite waits a bounded time for the mask of its own
+frame; lower levels never wait.
+
+:class:`AdaptiveQuality` watches latency, busy time and drops per one-second
+window: a missed budget moves one level down in quality at once, and several
+clean windows in a row move one level back up (the wait doubles after an
+up-move that failed, so it does not oscillate).
+
+Every frame keeps its capture timestamp; :class:`LiveStats` reports fps
+in/out, drops and the added latency (capture -> written to every sink)
+p50/p95/max, live and at the end. ``frames_in == frames_out + dropped`` once
+the runner has stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import mask
+from ..errors import BlurcamError
+from ..pipeline import Stream
+from ..segment import Segmenter, open_segmenter
+from ..settings import SegmentSettings, Settings
+from .sinks import LiveSink
+from .sources import Frame, LiveSource
+
+__all__ = [
+    "LEVELS",
+    "AdaptiveQuality",
+    "LatestSlot",
+    "Level",
+    "LiveRunner",
+    "LiveStats",
+    "percentile",
+]
+
+log = logging.getLogger(__name__)
+
+U8 = NDArray[np.uint8]
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------- slots
+class LatestSlot(Generic[T]):
+    """A size-1 queue that keeps only the newest item.
+
+    ``put`` never blocks: it returns the stale item it replaced (or ``None``)
+    so the caller can count it as dropped. ``get`` waits for an item; after
+    :meth:`close` it still hands out the last one, then ``None``.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: T | None = None
+        self._closed = False
+        self.replaced = 0
+
+    def put(self, item: T) -> T | None:
+        with self._cond:
+            old, self._item = self._item, item
+            if old is not None:
+                self.replaced += 1
+            self._cond.notify_all()
+            return old
+
+    def get(self, timeout: float | None = None) -> T | None:
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+    def depth(self) -> int:
+        return 0 if self._item is None else 1
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once closed and emptied."""
+        return self._closed and self._item is None
+
+
+# ---------------------------------------------------------------- quality
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One step of the quality ladder (0 = best)."""
+
+    index: int
+    every: int  # run the model on every Nth frame
+    refine_width: int  # cap on the mask working width (mask resolution)
+    refine: bool  # image-guided edge refinement
+    sync: bool  # composite waits (bounded) for its own frame's mask
+
+    def describe(self) -> str:
+        edge = f"refine {self.refine_width}px" if self.refine else f"mask {self.refine_width}px"
+        wait = ", same-frame mask" if self.sync else ""
+        return f"L{self.index}: model every {self.every} frame(s), {edge}{wait}"
+
+
+LEVELS: tuple[Level, ...] = (
+    Level(0, 1, 480, True, True),
+    Level(1, 2, 480, True, False),
+    Level(2, 3, 320, True, False),
+    Level(3, 4, 240, True, False),
+    Level(4, 6, 160, False, False),
+)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """``q``-th percentile (0..100) of ``values``; 0 for an empty sequence."""
+    if not values:
+        return 0.0
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+class AdaptiveQuality:
+    """Chooses the quality level from what the last window of frames cost.
+
+    Per window (``window`` seconds of frames): *bad* when any frame was
+    dropped, or latency p95 exceeded ``high`` x the frame interval, or the
+    composite's busy time p90 exceeded ``high`` x interval: go one level down
+    in quality at once. *Good* when nothing dropped and both stayed under
+    ``low`` x interval: after ``patience`` good windows in a row go one level
+    up. An up-move followed at once by a bad window doubles ``patience`` (up
+    to 32) so the ladder settles instead of oscillating.
+    """
+
+    def __init__(
+        self,
+        fps: float,
+        *,
+        levels: Sequence[Level] = LEVELS,
+        start: int = 0,
+        window: float = 1.0,
+        high: float = 0.85,
+        low: float = 0.55,
+        patience: int = 3,
+        enabled: bool = True,
+    ) -> None:
+        self.interval = 1.0 / fps
+        self.levels = tuple(levels)
+        self.index = min(max(0, start), len(self.levels) - 1)
+        self.window, self.high, self.low = window, high, low
+        self.base_patience = self.patience = patience
+        self.enabled = enabled
+        self._lat: list[float] = []
+        self._busy: list[float] = []
+        self._drops = 0
+        self._t0: float | None = None
+        self._good = 0
+        self._just_raised = False
+        self.changes: list[tuple[float, int]] = []  # (time, new level)
+
+    @property
+    def level(self) -> Level:
+        return self.levels[self.index]
+
+    def observe(self, now: float, latency: float, busy: float, drops: int = 0) -> Level | None:
+        """Record one output frame (and drops since the last call); a new level or None."""
+        if self._t0 is None:
+            self._t0 = now
+        self._lat.append(latency)
+        self._busy.append(busy)
+        self._drops += drops
+        if now - self._t0 < self.window:
+            return None
+        lat95 = percentile(self._lat, 95)
+        busy90 = percentile(self._busy, 90)
+        drops, self._drops = self._drops, 0
+        self._lat.clear()
+        self._busy.clear()
+        self._t0 = None  # the next frame opens the next window
+        if not self.enabled:
+            return None
+        budget = self.interval
+        if drops or lat95 > self.high * budget or busy90 > self.high * budget:
+            self._good = 0
+            if self._just_raised:
+                self.patience = min(32, self.patience * 2)
+            self._just_raised = False
+            if self.index + 1 < len(self.levels):
+                return self._move(now, self.index + 1, lat95, busy90, drops)
+            return None
+        self._just_raised = False
+        if lat95 < self.low * budget and busy90 < self.low * budget:
+            self._good += 1
+            if self._good >= self.patience and self.index > 0:
+                self._good = 0
+                self._just_raised = True
+                return self._move(now, self.index - 1, lat95, busy90, drops)
+        else:
+            self._good = 0
+            self.patience = max(self.base_patience, self.patience - 1)
+        return None
+
+    def _move(self, now: float, index: int, lat95: float, busy90: float, drops: int) -> Level:
+        log.info(
+            "quality L%d -> L%d (latency p95 %.1f ms, busy p90 %.1f ms, %d dropped, budget %.1f)",
+            self.index,
+            index,
+            lat95 * 1e3,
+            busy90 * 1e3,
+            drops,
+            self.interval * 1e3,
+        )
+        self.index = index
+        self.changes.append((now, index))
+        return self.level
+
+
+# ------------------------------------------------------------------- stats
+@dataclass
+class LiveStats:
+    """Counters and latencies of one run; only the owning thread writes each field."""
+
+    fps_nominal: float = 0.0
+    frames_in: int = 0  # capture thread
+    dropped_stale: int = 0  # capture thread: replaced in the output slot
+    dropped_warmup: int = 0  # composite thread: no mask yet
+    frames_out: int = 0  # composite thread
+    inferences: int = 0  # segment thread
+    seg_skipped: int = 0  # capture thread: model frames replaced before the model took them
+    passthrough: int = 0  # composite thread: written unprocessed (effect off)
+    max_lag: int = 0  # composite thread: newest captured index - written index
+    max_age: int = 0  # composite thread: frames newer than the one it took, when it took it
+    latency: list[float] = field(default_factory=list)  # seconds, per written frame
+    busy: list[float] = field(default_factory=list)  # composite thread seconds per frame
+    level_frames: dict[int, int] = field(default_factory=dict)
+    started: float = 0.0
+    ended: float = 0.0
+    source_skipped: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_stale + self.dropped_warmup
+
+    def summary(self, since: int = 0) -> dict[str, float]:
+        """p50/p95/max latency in ms of frames from index ``since`` of ``latency``."""
+        lat = self.latency[since:]
+        return {
+            "p50_ms": percentile(lat, 50) * 1e3,
+            "p95_ms": percentile(lat, 95) * 1e3,
+            "max_ms": (max(lat) if lat else 0.0) * 1e3,
+        }
+
+    def report(self, level: Level, levels: Sequence[Level]) -> dict[str, Any]:
+        """Everything worth printing at exit, as plain data (the CLI formats it)."""
+        elapsed = max(1e-9, (self.ended or time.monotonic()) - self.started)
+        n = len(self.latency)
+        half = n // 2
+        total = max(1, sum(self.level_frames.values()))
+        return {
+            "seconds": elapsed,
+            "fps_nominal": self.fps_nominal,
+            "fps_in": self.frames_in / elapsed,
+            "fps_out": self.frames_out / elapsed,
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "dropped": self.dropped,
+            "dropped_stale": self.dropped_stale,
+            "dropped_warmup": self.dropped_warmup,
+            "source_skipped": self.source_skipped,
+            "inferences": self.inferences,
+            "passthrough": self.passthrough,
+            "latency_ms": self.summary(),
+            "latency_p95_first_half_ms": percentile(self.latency[:half], 95) * 1e3,
+            "latency_p95_second_half_ms": percentile(self.latency[half:], 95) * 1e3,
+            "busy_p95_ms": percentile(self.busy, 95) * 1e3,
+            "max_lag_frames": self.max_lag,
+            "max_queue_age_frames": self.max_age,
+            "level": level.index,
+            "level_text": level.describe(),
+            "level_share": {
+                f"L{lv.index}": self.level_frames.get(lv.index, 0) / total for lv in levels
+            },
+        }
+
+
+# ---------------------------------------------------------------- model slot
+SegmenterFactory = Callable[[SegmentSettings, tuple[int, int]], Segmenter]
+
+
+def _default_factory(s: SegmentSettings, size: tuple[int, int]) -> Segmenter:
+    return open_segmenter(s.model, frame_size=size, threads=s.threads, device=s.device)
+
+
+class _ModelSlot:
+    """The stream's segmenter, swappable between frames by the segment thread.
+
+    The runner owns it (so :meth:`Stream.update` never closes or rebuilds a
+    model from another thread). A model change is requested from any thread
+    and carried out on the next call; if the new model fails to load, the old
+    one keeps running and ``error`` says why.
+    """
+
+    def __init__(self, factory: SegmenterFactory, settings: SegmentSettings) -> None:
+        self._factory = factory
+        self._settings = settings
+        self._pending: SegmentSettings | None = None
+        self._inner: Segmenter | None = None
+        self._size: tuple[int, int] | None = None
+        self.error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self._inner.name if self._inner is not None else self._settings.model
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self._inner.input_size if self._inner is not None else (0, 0)
+
+    def load(self, size: tuple[int, int]) -> None:
+        """Build the model now (raises ``ModelError`` at start, not mid-stream)."""
+        self._size = size
+        if self._inner is None:
+            self._inner = self._factory(self._settings, size)
+
+    def request(self, settings: SegmentSettings) -> None:
+        if settings != self._settings:
+            self._pending = settings
+
+    def __call__(self, frame: U8) -> NDArray[np.float32]:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._swap(pending, (frame.shape[1], frame.shape[0]))
+        if self._inner is None:
+            self.load((frame.shape[1], frame.shape[0]))
+        assert self._inner is not None
+        return self._inner(frame)
+
+    def _swap(self, settings: SegmentSettings, size: tuple[int, int]) -> None:
+        try:
+            new = self._factory(settings, size)
+        except BlurcamError as e:
+            self.error = f"model {settings.model!r} not loaded: {e}"
+            log.error("%s; keeping %s", self.error, self.name)
+            return
+        old, self._inner, self._settings = self._inner, new, settings
+        self.error = None
+        if old is not None:
+            old.close()
+        log.info("model switched to %s", new.name)
+
+    def reset(self) -> None:
+        if self._inner is not None:
+            self._inner.reset()
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+        self._inner = None
+
+
+# ------------------------------------------------------------------ runner
+@dataclass(frozen=True, slots=True)
+class _Item:
+    frame: Frame
+    model: bool  # this frame was sent to the model
+
+
+class LiveRunner:
+    """Runs one live stream: ``source`` -> blur -> every sink, until stopped.
+
+    ``settings`` are the user's; the quality level only lowers the mask
+    working width on top of them. Change them live with :meth:`update`
+    (thread-safe, applied between frames). ``segmenter`` replaces the model
+    (tests pass a slow fake one); otherwise ``segmenter_factory`` builds it.
+
+    Raises (from :meth:`run`):
+        ModelError: the model cannot be loaded at start.
+        SinkError, SourceError: an output or input failed mid-stream.
+    """
+
+    def __init__(
+        self,
+        source: LiveSource,
+        sinks: Sequence[LiveSink],
+        settings: Settings | None = None,
+        *,
+        segmenter: Segmenter | None = None,
+        segmenter_factory: SegmenterFactory = _default_factory,
+        adaptive: bool = True,
+        level: int = 0,
+        levels: Sequence[Level] = LEVELS,
+        sync_wait: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.sinks = list(sinks)
+        self._settings = settings or Settings()
+        self.enabled = True
+        if segmenter is not None:
+            fixed = segmenter
+            self._model = _ModelSlot(lambda s, size: fixed, self._settings.segment)
+        else:
+            self._model = _ModelSlot(segmenter_factory, self._settings.segment)
+        self.quality = AdaptiveQuality(source.fps, levels=levels, start=level, enabled=adaptive)
+        self.stream = Stream(self._effective(), segmenter=self._model)  # type: ignore[arg-type]
+        self.stats = LiveStats(fps_nominal=source.fps)
+        self.sync_wait = sync_wait  # x frame interval the top level waits for its mask
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._seg_slot: LatestSlot[Frame] = LatestSlot()
+        self._out_slot: LatestSlot[_Item] = LatestSlot()
+        self._mask_cond = threading.Condition()
+        self._mask_index = -1  # index of the newest frame the model has seen
+        self._fresh_after = -1  # after re-enable: pass through until a mask newer than this
+        self._newest = -1
+        self._errors: list[BaseException] = []
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ controls
+    @property
+    def settings(self) -> Settings:
+        """The user's settings (without the quality level's overrides)."""
+        return self._settings
+
+    @property
+    def level(self) -> Level:
+        return self.quality.level
+
+    @property
+    def model_error(self) -> str | None:
+        return self._model.error
+
+    def _effective(self) -> Settings:
+        s, lv = self._settings, self.quality.level
+        m = s.mask
+        mask = replace(
+            m, refine_width=min(m.refine_width, lv.refine_width), refine=m.refine and lv.refine
+        )
+        return replace(s, mask=mask)
+
+    def update(self, settings: Settings | None = None, *, enabled: bool | None = None) -> None:
+        """Swap settings and/or turn the effect on/off; applied from the next frame.
+
+        A model change loads in the segment thread while the old mask keeps
+        being used, so the output never stalls.
+        """
+        with self._lock:
+            if settings is not None:
+                self._model.request(settings.segment)
+                self._settings = settings
+                self.stream.update(self._effective())
+            if enabled is not None and enabled != self.enabled:
+                if enabled:
+                    self._fresh_after = self._newest
+                self.enabled = enabled
+
+    def _set_level(self, level: Level) -> None:
+        with self._lock:
+            self.stream.update(self._effective())
+
+    # ------------------------------------------------------------- threads
+    def _capture(self) -> None:
+        last_model = -(10**9)
+        stats = self.stats
+        try:
+            for frame in self.source:
+                if self._stop.is_set():
+                    break
+                stats.frames_in += 1
+                self._newest = frame.index
+                to_model = self.enabled and frame.index - last_model >= self.quality.level.every
+                if to_model:
+                    last_model = frame.index
+                    if self._seg_slot.put(frame) is not None:
+                        stats.seg_skipped += 1
+                if self._out_slot.put(_Item(frame, to_model)) is not None:
+                    stats.dropped_stale += 1
+        finally:
+            self._seg_slot.close()
+            self._out_slot.close()
+
+    def _segment(self) -> None:
+        while True:
+            frame = self._seg_slot.get(timeout=0.1)
+            if frame is None:
+                if self._seg_slot.closed or self._stop.is_set():
+                    return
+                continue
+            img = frame.image
+            ww, wh = mask.working_size(self.source.size, self.stream.settings.mask.refine_width)
+            if (ww, wh) != self.source.size:  # the same model input as Stream.process
+                img = cv2.resize(img, (ww, wh), interpolation=cv2.INTER_LINEAR)
+            self.stream.infer(img)
+            self.stats.inferences += 1
+            with self._mask_cond:
+                self._mask_index = max(self._mask_index, frame.index)
+                self._mask_cond.notify_all()
+
+    def _wait_mask(self, index: int, timeout: float) -> bool:
+        deadline = self._clock() + timeout
+        with self._mask_cond:
+            while self._mask_index < index:
+                left = deadline - self._clock()
+                if left <= 0 or self._stop.is_set() or self._seg_slot.closed:
+                    return self._mask_index >= index
+                self._mask_cond.wait(min(left, 0.05))
+            return True
+
+    def _composite(self) -> None:
+        stats = self.stats
+        interval = 1.0 / self.source.fps
+        dropped_seen = 0
+        while True:
+            item = self._out_slot.get(timeout=0.1)
+            if item is None:
+                if self._out_slot.closed:
+                    return
+                continue
+            frame = item.frame
+            stats.max_age = max(stats.max_age, self._newest - frame.index)
+            t0 = self._clock()
+            level = self.quality.level
+            out: U8 | None
+            if not self.enabled:
+                out = frame.image
+                stats.passthrough += 1
+            elif self._mask_index < 0:
+                # start-up: the first mask is on its way; never show an unblurred frame
+                if not self._wait_mask(0, 1.0):
+                    stats.dropped_warmup += 1
+                    continue
+                out = self.stream.process(frame.image, infer=False)
+            elif self._mask_index <= self._fresh_after:
+                out = frame.image  # just switched on: the fresh mask is on its way
+                stats.passthrough += 1
+            else:
+                if item.model and level.sync:
+                    left = frame.ts + self.sync_wait * interval - t0
+                    if left > 0:
+                        self._wait_mask(frame.index, left)
+                out = self.stream.process(frame.image, infer=False)
+            for sink in self.sinks:
+                sink.write(out, frame.ts)
+            t1 = self._clock()
+            stats.frames_out += 1
+            stats.latency.append(t1 - frame.ts)
+            stats.busy.append(t1 - t0)
+            stats.level_frames[level.index] = stats.level_frames.get(level.index, 0) + 1
+            stats.max_lag = max(stats.max_lag, self._newest - frame.index)
+            dropped_now = stats.dropped + self.source.skipped
+            new = self.quality.observe(t1, t1 - frame.ts, t1 - t0, dropped_now - dropped_seen)
+            dropped_seen = dropped_now
+            if new is not None:
+                self._set_level(new)
+
+    def _guard(self, target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target()
+            except BaseException as e:
+                self._errors.append(e)
+                self._stop.set()
+                self.source.stop()
+                self._seg_slot.close()
+                self._out_slot.close()
+            finally:
+                if all(not t.is_alive() or t is threading.current_thread() for t in self._threads):
+                    self._done.set()
+
+        return run
+
+    # ----------------------------------------------------------------- run
+    def start(self) -> None:
+        """Load the model and start the threads (``run`` does this for you)."""
+        self._model.load(self.source.size)
+        # warm-up on a blank frame: allocates the stream's buffers for this size
+        # (the threads then never reallocate them) and pays the model's first-run cost
+        w, h = self.source.size
+        self.stream.process(np.zeros((h, w, 3), np.uint8))
+        self.stats.started = self._clock()
+        for name, target in (
+            ("capture", self._capture),
+            ("segment", self._segment),
+            ("composite", self._composite),
+        ):
+            t = threading.Thread(target=self._guard(target), name=f"blurcam-{name}", daemon=True)
+            self._threads.append(t)
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Ask every thread to finish (the frame in the output slot is still written)."""
+        self._stop.set()
+        self.source.stop()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Live state for the status line and the control API."""
+        st = self.stats
+        return {
+            "frames_in": st.frames_in,
+            "frames_out": st.frames_out,
+            "dropped": st.dropped,
+            "inferences": st.inferences,
+            "level": self.quality.index,
+            "level_text": self.quality.level.describe(),
+            "status": getattr(self.source, "status", "ok"),
+            "enabled": self.enabled,
+            "model": self._model.name,
+            "model_error": self._model.error,
+            "effect": self._settings.effect.kind,
+            "strength": self._settings.effect.strength,
+        }
+
+    def ticks(self, every: float = 1.0) -> Iterator[dict[str, Any]]:
+        """Run until the stream ends, yielding a live summary every ``every`` seconds."""
+        last_n = last_out = last_in = 0
+        last_t = self._clock()
+        while not self._done.wait(every):
+            now = self._clock()
+            st = self.stats
+            dt = max(1e-9, now - last_t)
+            snap = self.snapshot()
+            snap["fps_in"] = (st.frames_in - last_in) / dt
+            snap["fps_out"] = (st.frames_out - last_out) / dt
+            snap.update(st.summary(since=last_n))
+            last_n, last_in, last_out, last_t = len(st.latency), st.frames_in, st.frames_out, now
+            yield snap
+
+    def run(
+        self,
+        *,
+        duration: float | None = None,
+        on_tick: Callable[[dict[str, Any]], None] | None = None,
+        tick: float = 1.0,
+    ) -> dict[str, Any]:
+        """Run until the source ends, ``duration`` seconds pass, or Ctrl-C; returns the report.
+
+        Ctrl-C stops cleanly: sinks are closed, so a recording is finished and
+        kept. A second Ctrl-C while closing aborts them (no half-written file)
+        and propagates. On an error every sink is aborted and the error raised.
+        """
+        self.start()
+        interrupted = False
+        try:
+            for snap in self.ticks(tick):
+                if on_tick is not None:
+                    on_tick(snap)
+                if duration is not None and self._clock() - self.stats.started >= duration:
+                    self.stop()
+        except KeyboardInterrupt:
+            interrupted = True
+            self.stop()
+        return self._finish(interrupted)
+
+    def _finish(self, interrupted: bool) -> dict[str, Any]:
+        try:
+            for t in self._threads:
+                while t.is_alive():
+                    t.join(timeout=0.2)
+                    if t.name == "blurcam-capture" and t.is_alive() and self._stop.is_set():
+                        # a camera stuck in read(): give it a moment, then leave it behind
+                        t.join(timeout=2.0)
+                        break
+        except KeyboardInterrupt:
+            self._abort_sinks()
+            raise
+        self.stats.ended = self._clock()
+        self.stats.source_skipped = int(getattr(self.source, "skipped", 0))
+        leftover = self._out_slot.get(timeout=0)
+        if leftover is not None:  # only when the composite died: count it
+            self.stats.dropped_stale += 1
+        if self._errors:
+            self._abort_sinks()
+            self._close_model()
+            raise self._errors[0]
+        try:
+            for sink in self.sinks:
+                sink.close()
+        except KeyboardInterrupt:
+            self._abort_sinks()
+            raise
+        except BaseException:
+            self._abort_sinks()
+            raise
+        finally:
+            self._close_model()
+        report = self.stats.report(self.quality.level, self.quality.levels)
+        report["interrupted"] = interrupted
+        report["level_changes"] = len(self.quality.changes)
+        return report
+
+    def _abort_sinks(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.abort()
+            except Exception as e:  # keep aborting the others
+                log.warning("aborting %s: %s", sink.name, e)
+
+    def _close_model(self) -> None:
+        self.source.close()
+        self._model.close()
