@@ -107,7 +107,7 @@ def boundary_f(
 
     Precision is the share of predicted boundary pixels within ``tolerance``
     pixels (a disc) of a ground-truth boundary pixel; recall the reverse.
-    The default tolerance is 0.5% of the image diagonal (4 px at 854x480,
+    The default tolerance is 0.5% of the image diagonal (5 px at 854x480,
     5 px at 600x800). Both boundaries empty -> 1.0; only one empty -> 0.0.
     """
     _check_shapes(pred, gt)

@@ -1,0 +1,119 @@
+"""Markdown tables from ``blurcam eval --json`` and ``blurcam bench --json`` output.
+
+The tables in docs/EVAL.md and docs/BENCHMARKS.md are pasted from this, so a
+re-run gives the same layout::
+
+    python benchmarks/report.py eval benchmarks/results/eval-pipeline.json [more.json ...]
+    python benchmarks/report.py bench benchmarks/results/bench.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _f(x: float | None, d: int = 3) -> str:
+    return "-" if x is None else f"{x:.{d}f}"
+
+
+def eval_table(reports: list[tuple[str, dict[str, Any]]]) -> str:
+    lines = [
+        "| run | set | frames | mIoU | boundary F | flicker dtSSD | temporal change |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, rep in reports:
+        for d in rep["datasets"]:
+            lines.append(
+                f"| {label} | **{d['name']}** | {d['scored']} | {_f(d['miou'])} | "
+                f"{_f(d['boundary_f'])} | {_f(d['flicker_dtssd'], 2)} | "
+                f"{_f(d['temporal_change'], 2)} |"
+            )
+            for s in d.get("sequences", []):
+                lines.append(
+                    f"| {label} | {d['name']}/{s['name']} | {s['scored']} | {_f(s['miou'])} | "
+                    f"{_f(s['boundary_f'])} | {_f(s['flicker_dtssd'], 2)} | "
+                    f"{_f(s['temporal_change'], 2)} |"
+                )
+        o = rep["overall"]
+        lines.append(
+            f"| {label} | overall | {o['frames']} | {_f(o['miou'])} | {_f(o['boundary_f'])} | "
+            f"{_f(o['flicker_dtssd'], 2)} | {_f(o['temporal_change'], 2)} |"
+        )
+    return "\n".join(lines)
+
+
+def bench_tables(res: dict[str, Any]) -> str:
+    out = [
+        "| size | model | blurcam median | blurcam p95 | naive median | naive p95 | "
+        "speed-up (median) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in res["sizes"]:
+        a, b = r["blurcam"], r["naive"]
+        out.append(
+            f"| {r['size']} ({r['width']}x{r['height']}) | {r['model']} | "
+            f"{a['median_ms']:.2f} ms | {a['p95_ms']:.2f} ms | {b['median_ms']:.2f} ms | "
+            f"{b['p95_ms']:.2f} ms | **{r['speedup_median']:.1f}x** |"
+        )
+    for who in ("blurcam", "naive"):
+        names: list[str] = []
+        for r in res["sizes"]:
+            names += [k for k in r[who]["stages"] if k not in names]
+        out += [
+            "",
+            f"{who} per stage, mean ms/frame (median in brackets):",
+            "",
+            "| size | " + " | ".join(names) + " | sum of means | end-to-end mean |",
+            "|---|" + "---:|" * (len(names) + 2),
+        ]
+        for r in res["sizes"]:
+            st = r[who]["stages"]
+            cells = [
+                f"{st[n]['mean_ms']:.2f} ({st[n]['median_ms']:.2f})" if n in st else "-"
+                for n in names
+            ]
+            tot = sum(st[n]["mean_ms"] for n in names if n in st)
+            out.append(
+                f"| {r['size']} | "
+                + " | ".join(cells)
+                + f" | {tot:.2f} | {r[who]['mean_ms']:.2f} |"
+            )
+    if res.get("effects"):
+        out += [
+            "",
+            f"effects at {res['effects'][0]['size']}:",
+            "",
+            "| effect | median | p95 | vs blur |",
+            "|---|---:|---:|---:|",
+        ]
+        for e in res["effects"]:
+            if "error" in e:
+                out.append(f"| {e['effect']} | skipped: {e['error']} | | |")
+            else:
+                out.append(
+                    f"| {e['effect']} | {e['median_ms']:.2f} ms | {e['p95_ms']:.2f} ms | "
+                    f"{e.get('vs_blur', float('nan')):.2f}x |"
+                )
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] not in ("eval", "bench"):
+        print(__doc__)
+        return 2
+    if argv[1] == "eval":
+        reps = []
+        for p in argv[2:]:
+            rep = json.loads(Path(p).read_text())
+            reps.append((Path(p).stem.removeprefix("eval-"), rep))
+        print(eval_table(reps))
+    else:
+        print(bench_tables(json.loads(Path(argv[2]).read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
