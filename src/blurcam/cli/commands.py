@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import (
+    batch,  # noqa: F401
     files,  # noqa: F401
     live,  # noqa: F401
     measure,  # noqa: F401

@@ -1,0 +1,218 @@
+"""Plan a batch: where each output goes, and which outputs are already complete.
+
+The output folder mirrors the input layout. Beside the outputs, a hidden
+``.blurcam/`` tree holds one small JSON *sidecar* per finished output that
+records the input's size and mtime, a hash of the options and the output's
+size. An output counts as complete only when its sidecar matches all four, so
+a second run skips it (idempotent), a changed input or option redoes it, and
+a file cut short by a crash or Ctrl-C (no sidecar: the sidecar is written
+after the output is renamed into place) is done again (resumable). One file
+per output means workers never share a state file, on one machine or many.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import SettingsError, SinkError
+from ..io import VIDEO_EXTS, atomic_output
+from ..io.video import QUALITY
+from ..settings import EffectSettings, SegmentSettings, Settings
+from .discover import Item
+
+__all__ = [
+    "STATE_DIR",
+    "Job",
+    "Options",
+    "is_complete",
+    "make_plan",
+    "read_sidecar",
+    "sidecar_path",
+    "write_sidecar",
+]
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = ".blurcam"
+_SIDECAR_VERSION = 1  # bump when the output of the same options changes meaning
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What decides the content of one output (so it goes into the hash).
+
+    Threads and workers are not here: they change speed, not the result.
+    """
+
+    effect: str = "blur"
+    strength: float = 0.7
+    model: str = "auto"
+    quality: str = "fast"
+
+    def __post_init__(self) -> None:
+        EffectSettings(kind=self.effect, strength=self.strength)  # validates
+        SegmentSettings(model=self.model)
+        if self.quality not in QUALITY:
+            raise SettingsError(
+                f"quality must be one of {', '.join(QUALITY)}, got {self.quality!r}"
+            )
+
+    def merged(self, overrides: dict[str, Any]) -> Options:
+        """These defaults with a manifest row's options on top (validated)."""
+        return Options(**{**asdict(self), **overrides}) if overrides else self
+
+    def digest(self) -> str:
+        blob = json.dumps({"v": _SIDECAR_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def settings(self, threads: int = 1) -> Settings:
+        """The :class:`Settings` a worker runs with (``threads`` = model threads)."""
+        return Settings(
+            segment=SegmentSettings(model=self.model, threads=threads),
+            effect=EffectSettings(kind=self.effect, strength=self.strength),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One input -> one output, with everything a worker needs (picklable)."""
+
+    src: Path
+    dst: Path
+    sidecar: Path
+    options: Options
+    kind: str  # image|video
+    size: int  # input bytes at planning time
+    mtime_ns: int
+    done: bool = False  # a complete output already exists
+
+
+def sidecar_path(out_dir: Path, rel: Path) -> Path:
+    return out_dir / STATE_DIR / "done" / rel.parent / f"{rel.name}.json"
+
+
+def read_sidecar(path: Path) -> dict[str, Any] | None:
+    """The sidecar's record, or None when missing or unreadable (= not complete)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_sidecar(job: Job, **facts: Any) -> None:
+    """Record that ``job.dst`` is complete; call only after the output is in place."""
+    try:
+        out_size = job.dst.stat().st_size
+    except OSError as e:
+        raise SinkError(f"output {job.dst} vanished before it was recorded: {e}") from e
+    record = {
+        "version": _SIDECAR_VERSION,
+        "input": str(job.src),
+        "input_size": job.size,
+        "input_mtime_ns": job.mtime_ns,
+        "options": job.options.digest(),
+        "options_full": asdict(job.options),
+        "output": str(job.dst),
+        "output_size": out_size,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **facts,
+    }
+    job.sidecar.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(job.sidecar) as tmp:
+        tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def is_complete(job: Job) -> bool:
+    """True when ``job.dst`` exists and its sidecar matches the input and options."""
+    rec = read_sidecar(job.sidecar)
+    if rec is None:
+        return False
+    try:
+        out_size = job.dst.stat().st_size
+    except OSError:
+        return False
+    return (
+        rec.get("version") == _SIDECAR_VERSION
+        and rec.get("input_size") == job.size
+        and rec.get("input_mtime_ns") == job.mtime_ns
+        and rec.get("options") == job.options.digest()
+        and rec.get("output_size") == out_size
+    )
+
+
+def _remove_stale_parts(dst: Path) -> None:
+    """Delete temporaries a killed worker left beside ``dst`` (``.stem.XXXX.part.ext``)."""
+    if not dst.parent.is_dir():
+        return
+    for p in dst.parent.glob(f".{dst.stem}.*.part{dst.suffix}"):
+        try:
+            p.unlink()
+            log.info("removed a stale temporary %s", p)
+        except OSError:
+            pass
+
+
+def make_plan(items: list[Item], out_dir: Path, defaults: Options) -> list[Job]:
+    """Items -> jobs with output paths in ``out_dir``; complete outputs are marked ``done``.
+
+    Output folders are created here (in the driver), so workers only write
+    files. An input that has vanished or that maps to the same output as
+    another is an error before anything runs.
+
+    Raises:
+        SettingsError: two inputs map to one output, or a per-file option is invalid.
+        SinkError: the output folder cannot be created.
+    """
+    out_dir = out_dir.expanduser()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SinkError(f"cannot create output folder {out_dir}: {e.strerror or e}") from e
+    jobs: list[Job] = []
+    seen: dict[Path, Path] = {}
+    for it in items:
+        dst = out_dir / it.rel
+        key = dst.resolve()
+        if key in seen:
+            raise SettingsError(f"{it.src} and {seen[key]} would both be written to {dst}")
+        seen[key] = it.src
+        if key == it.src.resolve():
+            raise SettingsError(f"output {dst} is the input {it.src}: pick another output folder")
+        try:
+            opts = defaults.merged(it.options)
+        except (SettingsError, TypeError) as e:
+            raise SettingsError(f"{it.src}: {e}") from e
+        kind = it.kind
+        if kind == "video" and dst.suffix.lower() not in VIDEO_EXTS:
+            raise SettingsError(f"{it.src} is a video but its output {dst} is not")
+        try:
+            st = os.stat(it.src)
+            size, mtime = st.st_size, st.st_mtime_ns
+        except OSError:
+            size, mtime = -1, -1  # the worker reports the missing input
+        job = Job(
+            src=it.src,
+            dst=dst,
+            sidecar=sidecar_path(out_dir, it.rel),
+            options=opts,
+            kind=kind,
+            size=size,
+            mtime_ns=mtime,
+        )
+        done = size >= 0 and is_complete(job)
+        if not done:
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise SinkError(f"cannot create {dst.parent}: {e.strerror or e}") from e
+            _remove_stale_parts(dst)
+        jobs.append(replace(job, done=done))
+    return jobs

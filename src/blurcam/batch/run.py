@@ -1,0 +1,510 @@
+"""Run a planned batch: a local process pool by default, Ray tasks on a cluster.
+
+This is not a job system: the pool (``concurrent.futures`` with spawned
+workers) or Ray does the scheduling; this module only keeps a bounded number
+of *units* in flight, retries the transient failures, stitches split videos
+and turns outcomes into :class:`~blurcam.batch.report.FileResult` records.
+
+A unit is a whole file, or one time range of a long video when splitting is
+on. Every worker writes its output atomically and then its sidecar, so a
+crash or Ctrl-C loses at most the units in flight. One bad file never stops
+the batch: its error is recorded and the rest go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
+from concurrent.futures import wait as futures_wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BlurcamError, ModelError, SettingsError, SourceError
+from ..io import probe_video
+from .plan import Job, write_sidecar
+from .report import BatchReport, FileResult
+from .split import SPLIT_EXTS, Segment, blur_segment, plan_segments, stitch
+
+__all__ = ["Tick", "Unit", "limit_threads", "run_batch", "run_unit"]
+
+log = logging.getLogger(__name__)
+
+# Errors that another attempt cannot fix: the input or the options are wrong.
+PERMANENT = (SourceError, SettingsError, ModelError)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One piece of work for a worker (picklable): a whole job, or one segment of it."""
+
+    key: tuple[int, int]  # (job index, segment index; -1 for a whole file)
+    job: Job
+    threads: int
+    segment: Segment | None = None
+    part: Path | None = None  # where a segment's video goes
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Progress of the whole batch, handed to ``on_tick`` after every change."""
+
+    files_total: int  # files to process (complete ones not counted)
+    files_done: int  # finished, failed included
+    frames_total: int  # 0 when unknown
+    frames_done: int  # frames written, in-flight included
+    skipped: int
+    failed: int
+    result: FileResult | None = None  # set when a file just finished
+
+
+def limit_threads(threads: int) -> None:
+    """Keep one worker to ``threads`` CPU threads so N workers do not oversubscribe the cores.
+
+    The model threads come from the settings; this caps OpenCV and the OpenMP
+    and BLAS pools that numpy-based code may start.
+    """
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+    except ImportError:  # pragma: no cover - core dependency
+        pass
+
+
+# The progress queue of a pool worker. It must be inherited at process start
+# (a multiprocessing queue cannot travel in a task's arguments), so the pool
+# initializer stores it here; it is plumbing, never a model or session.
+_worker_progress: Any = None
+
+
+def _init_pool_worker(progress_queue: Any, threads: int) -> None:
+    global _worker_progress
+    _worker_progress = progress_queue
+    limit_threads(threads)
+
+
+def _reporter(key: tuple[int, int]) -> Callable[[int], None] | None:
+    q = _worker_progress
+    if q is None:
+        return None
+    last = 0.0
+
+    def report(n: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= 0.25:
+            last = now
+            with contextlib.suppress(Exception):
+                q.put_nowait((key, n))
+
+    return report
+
+
+def run_unit(unit: Unit) -> dict[str, Any]:
+    """Worker side: blur one file (then record it) or one segment; returns frames and times."""
+    from ..jobs import blur_file
+
+    limit_threads(unit.threads)
+    job = unit.job
+    settings = job.options.settings(threads=unit.threads)
+    progress = _reporter(unit.key)
+    t0 = time.perf_counter()
+    if unit.segment is not None:
+        assert unit.part is not None
+        n = blur_segment(
+            job.src,
+            unit.part,
+            settings,
+            unit.segment,
+            quality=job.options.quality,
+            progress=progress,
+        )
+        return {"frames": n, "seconds": time.perf_counter() - t0}
+    n = blur_file(
+        job.src, job.dst, settings, force=True, quality=job.options.quality, progress=progress
+    )
+    seconds = time.perf_counter() - t0
+    duration = 0.0
+    if job.kind == "video":
+        with contextlib.suppress(BlurcamError):
+            duration = probe_video(job.dst).duration
+    write_sidecar(job, frames=n, seconds=round(seconds, 3))
+    return {"frames": n, "seconds": seconds, "duration": duration}
+
+
+# ----------------------------------------------------------------- executors
+class _Pool:
+    """A spawn-safe local process pool with a progress queue."""
+
+    backend = "local"
+
+    def __init__(self, workers: int, threads: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.capacity = workers
+        self.progress: Any = ctx.Queue()
+        self._ctx, self._threads, self._workers = ctx, threads, workers
+        self._ex = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=self._ctx,
+            initializer=_init_pool_worker,
+            initargs=(self.progress, self._threads),
+        )
+
+    def submit(self, unit: Unit) -> Future[dict[str, Any]]:
+        try:
+            return self._ex.submit(run_unit, unit)
+        except BrokenProcessPool:
+            log.warning("a worker process died; starting a new pool")
+            self._ex.shutdown(wait=False, cancel_futures=True)
+            self._ex = self._new()
+            return self._ex.submit(run_unit, unit)
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        done, _ = futures_wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
+        return list(done)
+
+    def outcome(self, handle: Any) -> dict[str, Any]:
+        result: dict[str, Any] = handle.result()
+        return result
+
+    def drain(self) -> list[tuple[tuple[int, int], int]]:
+        out = []
+        while True:
+            try:
+                out.append(self.progress.get_nowait())
+            except (queue.Empty, OSError, ValueError):
+                return out
+
+    def stop(self) -> None:
+        """Ctrl-C: drop queued units, interrupt running ones (they clean their temporaries)."""
+        procs = list(getattr(self._ex, "_processes", {}).values())
+        self._ex.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            with contextlib.suppress(OSError, ValueError):
+                if p.is_alive() and p.pid:
+                    os.kill(p.pid, signal.SIGINT)
+        deadline = time.monotonic() + 5.0
+        for p in procs:
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.terminate()
+
+    def close(self) -> None:
+        self._ex.shutdown(wait=True)
+        self.progress.close()
+
+
+class _Ray:
+    """Ray tasks with ``num_cpus`` each; retries are ours, so Ray's own are off."""
+
+    backend = "ray"
+
+    def __init__(self, address: str, task_cpus: float, threads: int, workers: int) -> None:
+        try:
+            import ray
+        except ImportError as e:
+            raise BlurcamError(
+                "--ray needs the cluster extra: pip install 'blurcam[cluster]'"
+            ) from e
+        self._ray = ray
+        if not ray.is_initialized():
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            try:
+                if address == "local":
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                else:
+                    ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise BlurcamError(f"cannot connect to the Ray cluster at {address!r}: {e}") from e
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        self.capacity = max(1, int(cpus // task_cpus)) * 2  # keep every CPU fed, plus a spare
+        self._task = ray.remote(run_unit).options(
+            num_cpus=task_cpus, max_retries=0, retry_exceptions=False
+        )
+        self._threads = threads
+        self._inflight: list[Any] = []
+
+    def submit(self, unit: Unit) -> Any:
+        return self._task.remote(unit)
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        ready, _ = self._ray.wait(handles, num_returns=1, timeout=timeout)
+        if ready:  # collect the others that are ready too, without waiting
+            more, _ = self._ray.wait(handles, num_returns=len(handles), timeout=0)
+            ready = list({id(r): r for r in [*ready, *more]}.values())
+        return list(ready)
+
+    def outcome(self, handle: Any) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = self._ray.get(handle)
+            return result
+        except self._ray.exceptions.RayTaskError as e:
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, BaseException):
+                raise cause from None
+            raise
+
+    def drain(self) -> list[tuple[tuple[int, int], int]]:
+        return []  # Ray tasks report when they finish
+
+    def stop(self) -> None:
+        pass  # handles are cancelled by the caller through cancel()
+
+    def cancel(self, handles: list[Any]) -> None:
+        for h in handles:
+            with contextlib.suppress(Exception):
+                self._ray.cancel(h, force=True)
+
+    def close(self) -> None:
+        pass  # the cluster (or the caller's ray.init) outlives the batch
+
+
+# ------------------------------------------------------------------- driver
+@dataclass
+class _JobState:
+    job: Job
+    units: int = 1
+    frames_expected: int = 0
+    duration: float = 0.0
+    parts: list[Path] = field(default_factory=list)
+    frames: int = 0
+    seconds: float = 0.0
+    finished_units: int = 0
+    attempts: int = 0
+    error: str | None = None
+    closed: bool = False
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, BrokenProcessPool):
+        return f"the worker process died (crash, out of memory or kill): {e}"
+    text = str(e).strip() or type(e).__name__
+    if not isinstance(e, BlurcamError):
+        text = f"{type(e).__name__}: {text}"
+    return text.splitlines()[0] if len(text) > 500 else text
+
+
+def _threads_per_worker(workers: int) -> int:
+    return max(1, min(2, (os.cpu_count() or 1) // max(1, workers)))
+
+
+def _part_path(work_dir: Path, job: Job, index: int) -> Path:
+    tag = hashlib.sha1(str(job.dst).encode()).hexdigest()[:12]
+    return work_dir / f"{job.dst.stem}.{tag}.{index:03d}.mp4"
+
+
+def run_batch(
+    jobs: list[Job],
+    *,
+    workers: int = 1,
+    ray: str | None = None,
+    retry: int = 1,
+    split_min: float = 0.0,
+    task_cpus: float = 1.0,
+    work_dir: Path | None = None,
+    on_tick: Callable[[Tick], None] | None = None,
+) -> BatchReport:
+    """Process the jobs that are not ``done``; returns every file's result.
+
+    ``workers`` processes run locally, or with ``ray`` (an address, ``auto``
+    or ``local``) Ray tasks of ``task_cpus`` CPUs each. A unit that fails with
+    anything but a bad input/option is tried up to ``retry`` more times.
+    Videos of at least ``2 * split_min`` seconds (``split_min`` > 0) are cut
+    into keyframe-aligned parts of at least ``split_min`` seconds, one per
+    free worker, and stitched in this process (parts live in ``work_dir``).
+
+    Ctrl-C (KeyboardInterrupt) stops the batch: queued files are left for the
+    next run, running ones are interrupted, and the report comes back with
+    ``interrupted`` set instead of the exception.
+    """
+    if workers < 1:
+        raise SettingsError(f"workers must be at least 1, got {workers}")
+    if retry < 0:
+        raise SettingsError(f"retry must be 0 or more, got {retry}")
+    t_start = time.perf_counter()
+    report = BatchReport(workers=workers, backend="ray" if ray else "local")
+    results: list[FileResult | None] = [None] * len(jobs)
+    states: dict[int, _JobState] = {}
+    for i, job in enumerate(jobs):
+        if job.done:
+            results[i] = FileResult(str(job.src), str(job.dst), "skipped")
+        else:
+            states[i] = _JobState(job)
+    skipped = len(jobs) - len(states)
+
+    for st in states.values():  # header facts for the progress bar and splitting
+        if st.job.kind == "image":
+            st.frames_expected = 1
+            continue
+        with contextlib.suppress(BlurcamError):
+            info = probe_video(st.job.src)
+            st.frames_expected, st.duration = info.frames, info.duration
+
+    if ray:
+        threads = max(1, min(8, int(task_cpus)))
+        executor: Any = _Ray(ray, task_cpus, threads, workers)
+    else:
+        threads = _threads_per_worker(workers)
+        executor = _Pool(workers, threads) if states else None
+    capacity = executor.capacity if executor is not None else 1
+
+    todo: deque[tuple[Unit, int]] = deque()  # (unit, attempt)
+    for i, st in states.items():
+        job = st.job
+        n_parts = 1
+        if (
+            split_min > 0
+            and capacity > 1
+            and job.kind == "video"
+            and job.dst.suffix.lower() in SPLIT_EXTS
+            and st.duration >= 2 * split_min
+        ):
+            n_parts = min(capacity, int(st.duration // split_min))
+        segments = plan_segments(job.src, n_parts) if n_parts > 1 else []
+        if len(segments) > 1:
+            wd = work_dir or job.dst.parent
+            wd.mkdir(parents=True, exist_ok=True)
+            st.parts = [_part_path(wd, job, s.index) for s in segments]
+            st.units = len(segments)
+            for seg, part in zip(segments, st.parts, strict=True):
+                todo.append((Unit((i, seg.index), job, threads, seg, part), 1))
+        else:
+            todo.append((Unit((i, -1), job, threads), 1))
+
+    inflight: dict[Any, tuple[Unit, int]] = {}
+    live_frames: dict[tuple[int, int], int] = {}
+    frames_done = 0
+    frames_total = sum(st.frames_expected for st in states.values())
+    finished = failed = 0
+
+    def tick(result: FileResult | None = None) -> None:
+        if on_tick is not None:
+            on_tick(
+                Tick(
+                    files_total=len(states),
+                    files_done=finished,
+                    frames_total=frames_total,
+                    frames_done=frames_done + sum(live_frames.values()),
+                    skipped=skipped,
+                    failed=failed,
+                    result=result,
+                )
+            )
+
+    def close_job(i: int, st: _JobState) -> None:
+        nonlocal finished, failed
+        st.closed = True
+        job = st.job
+        status = "failed" if st.error else "done"
+        if status == "done" and st.parts:
+            try:
+                stitch(st.parts, job.src, job.dst)
+                write_sidecar(job, frames=st.frames, seconds=round(st.seconds, 3), parts=st.units)
+            except Exception as e:  # one bad file never stops the batch
+                status, st.error = "failed", _describe(e)
+        for p in st.parts:
+            with contextlib.suppress(OSError):
+                p.unlink(missing_ok=True)
+        res = FileResult(
+            input=str(job.src),
+            output=str(job.dst),
+            status=status,
+            frames=st.frames,
+            seconds=st.seconds,
+            duration=st.duration,
+            attempts=st.attempts,
+            parts=st.units,
+            error=st.error,
+        )
+        results[i] = res
+        finished += 1
+        if status == "failed":
+            failed += 1
+            log.info("failed: %s: %s", job.src, st.error)
+        tick(res)
+
+    try:
+        tick()
+        while todo or inflight:
+            while todo and len(inflight) < capacity:
+                unit, attempt = todo.popleft()
+                st = states[unit.key[0]]
+                if st.error is not None:  # another part of this file already failed
+                    st.finished_units += 1
+                    if st.finished_units == st.units and not st.closed:
+                        close_job(unit.key[0], st)
+                    continue
+                st.attempts = max(st.attempts, attempt)
+                inflight[executor.submit(unit)] = (unit, attempt)
+            done = executor.wait(list(inflight), timeout=0.25)
+            running = {u.key for u, _ in inflight.values()}
+            for key, n in executor.drain():
+                if key in running:  # a late message from a finished unit is dropped
+                    live_frames[key] = n
+            for handle in done:
+                unit, attempt = inflight.pop(handle)
+                i = unit.key[0]
+                st = states[i]
+                live_frames.pop(unit.key, None)
+                try:
+                    out = executor.outcome(handle)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as e:
+                    if not isinstance(e, PERMANENT) and attempt <= retry:
+                        log.info("retrying %s (%s)", unit.job.src, _describe(e))
+                        todo.append((unit, attempt + 1))
+                        continue
+                    st.error = _describe(e)
+                    st.finished_units += 1
+                else:
+                    st.frames += int(out["frames"])
+                    frames_done += int(out["frames"])
+                    st.seconds += float(out["seconds"])
+                    if out.get("duration"):
+                        st.duration = float(out["duration"])
+                    st.finished_units += 1
+                if st.finished_units == st.units and not st.closed:
+                    close_job(i, st)
+            tick()
+    except KeyboardInterrupt:
+        report.interrupted = True
+        log.warning("interrupted: %d unit(s) were running, %d waiting", len(inflight), len(todo))
+        if executor is not None:
+            if isinstance(executor, _Ray):
+                executor.cancel(list(inflight))
+            executor.stop()
+        for i, st in states.items():
+            if results[i] is None:
+                for p in st.parts:
+                    with contextlib.suppress(OSError):
+                        p.unlink(missing_ok=True)
+                results[i] = FileResult(
+                    str(st.job.src),
+                    str(st.job.dst),
+                    "interrupted",
+                    attempts=st.attempts,
+                    parts=st.units,
+                )
+    else:
+        if executor is not None:
+            executor.close()
+    report.files = [r for r in results if r is not None]
+    report.wall_seconds = time.perf_counter() - t_start
+    return report

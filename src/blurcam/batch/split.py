@@ -1,0 +1,225 @@
+"""Split one long video by time across workers, then stitch the parts (PyAV only).
+
+Cuts fall on keyframes of the *input*, so every worker starts decoding
+exactly at its first frame and each frame belongs to one part: the frame
+count of the stitched file equals a single-process run. Parts are video-only
+H.264 files encoded without B-frames (decode order = presentation order), so
+their packets can be concatenated without re-encoding; the audio is copied
+once, from the input, while stitching. Mask history starts afresh at each cut,
+the only visible difference from a single-process run (one frame of
+smoothing, at a keyframe).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from ..errors import SinkError, SourceError
+from ..io import atomic_output
+from ..io.video import QUALITY, open_input
+from ..pipeline import Stream
+from ..settings import Settings
+
+__all__ = ["SPLIT_EXTS", "Segment", "blur_segment", "plan_segments", "stitch"]
+
+log = logging.getLogger(__name__)
+
+# outputs whose codec (H.264) can be stitched by packet copy
+SPLIT_EXTS = (".mp4", ".m4v", ".mov", ".mkv")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Frames with ``start <= pts < end`` (stream time base); None = from start / to end."""
+
+    index: int
+    start: int | None
+    end: int | None
+
+
+def _keyframe_at_or_before(container: Any, vs: Any, pts: int) -> int | None:
+    """The pts of the keyframe at or before ``pts`` (by seeking, not by reading the file)."""
+    try:
+        container.seek(pts, stream=vs, backward=True, any_frame=False)
+        for packet in container.demux(vs):
+            if packet.pts is None:
+                continue
+            return int(packet.pts) if packet.is_keyframe else None
+    except (av.error.FFmpegError, StopIteration):
+        return None
+    return None
+
+
+def plan_segments(src: Path, parts: int) -> list[Segment]:
+    """Cut ``src`` into at most ``parts`` keyframe-aligned time ranges of about equal length.
+
+    Costs ``parts`` seeks, not a read of the file, so it is cheap for a
+    2-hour recording. Fewer parts come back when keyframes are sparse.
+
+    Raises:
+        SourceError: the file cannot be read.
+    """
+    container = open_input(src)
+    try:
+        vs = container.streams.video[0]
+        tb = vs.time_base
+        if vs.duration is not None and tb:
+            duration, start = int(vs.duration), int(vs.start_time or 0)
+        elif container.duration is not None and tb:
+            duration = int(Fraction(container.duration, 1_000_000) / tb)
+            start = 0
+        else:
+            return [Segment(0, None, None)]
+        cuts: set[int] = set()
+        for k in range(1, max(1, parts)):
+            kf = _keyframe_at_or_before(container, vs, start + duration * k // parts)
+            if kf is not None and kf > start:
+                cuts.add(kf)
+    finally:
+        container.close()
+    bounds: list[int | None] = [None, *sorted(cuts), None]
+    return [Segment(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def blur_segment(
+    src: Path,
+    dst: Path,
+    settings: Settings,
+    segment: Segment,
+    *,
+    quality: str = "fast",
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Blur the frames of one segment of ``src`` into a video-only H.264 part ``dst``.
+
+    Returns frames written. ``dst`` appears only on success.
+
+    Raises:
+        SourceError: the input cannot be read or the segment holds no frame.
+        SinkError: the part cannot be written.
+    """
+    preset, crf = QUALITY[quality]
+    inp = open_input(src)
+    stream = Stream(settings)
+    n = 0
+    try:
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        if segment.start is not None:
+            inp.seek(segment.start, stream=vin, backward=True, any_frame=False)
+        with atomic_output(dst) as tmp:
+            out = av.open(str(tmp), mode="w")
+            try:
+                rate = vin.average_rate or vin.guessed_rate or Fraction(30, 1)
+                vout = out.add_stream("libx264", rate=rate)
+                cc = vin.codec_context
+                vout.width, vout.height = int(cc.width) & ~1, int(cc.height) & ~1
+                vout.pix_fmt = "yuv420p"
+                vout.time_base = vin.time_base
+                vout.codec_context.time_base = vin.time_base
+                # no B-frames: dts == pts, so parts concatenate with monotonic timestamps
+                vout.options = {"preset": preset, "crf": str(crf), "bf": "0"}
+                for frame in _segment_frames(inp, vin, segment, src):
+                    img = frame.to_ndarray(format="bgr24")
+                    res = np.ascontiguousarray(stream.process(img)[: vout.height, : vout.width])
+                    nf = av.VideoFrame.from_ndarray(res, format="bgr24")
+                    nf.pts, nf.time_base = frame.pts, frame.time_base
+                    for packet in vout.encode(nf):
+                        out.mux(packet)
+                    n += 1
+                    if progress is not None:
+                        progress(n)
+                for packet in vout.encode(None):
+                    out.mux(packet)
+            except av.error.FFmpegError as e:
+                raise SinkError(f"encoding part {dst} failed: {e}") from e
+            finally:
+                out.close()
+            if n == 0:
+                raise SourceError(f"{src}: segment {segment.index} holds no decodable frame")
+    finally:
+        stream.close()
+        inp.close()
+    return n
+
+
+def _segment_frames(inp: Any, vin: Any, seg: Segment, src: Path) -> Iterator[Any]:
+    try:
+        for frame in inp.decode(vin):
+            if frame.pts is None:
+                continue
+            if seg.start is not None and frame.pts < seg.start:
+                continue
+            if seg.end is not None and frame.pts >= seg.end:
+                return
+            yield frame
+    except av.error.FFmpegError as e:
+        log.warning("%s: segment %d stopped at a decode error (%s)", src, seg.index, e)
+
+
+def _packets(path: Path, kind: str) -> Iterator[Any]:
+    """Packets (with timestamps) of the first ``kind`` stream of ``path``, in file order."""
+    with av.open(str(path)) as c:
+        streams = c.streams.video if kind == "video" else c.streams.audio
+        if not streams:
+            return
+        for packet in c.demux(streams[0]):
+            if packet.dts is None and packet.pts is None:
+                continue  # flush packet
+            yield packet
+
+
+def _seconds(packet: Any) -> float:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return float(ts * packet.time_base)
+
+
+def stitch(parts: list[Path], src: Path, dst: Path) -> int:
+    """Concatenate the video of ``parts`` (in order) and the audio of ``src`` into ``dst``.
+
+    Packets are copied, not re-encoded, and interleaved by time so memory
+    stays flat however long the file. Returns the number of video packets.
+
+    Raises:
+        SinkError: the parts do not fit together or ``dst`` cannot be written.
+    """
+    if not parts:
+        raise SinkError(f"nothing to stitch for {dst}")
+    n = 0
+    with av.open(str(parts[0])) as first, av.open(str(src)) as orig:
+        vtemplate = first.streams.video[0]
+        atemplate = orig.streams.audio[0] if orig.streams.audio else None
+        with atomic_output(dst) as tmp:
+            out = av.open(str(tmp), mode="w")
+            try:
+                vout = out.add_stream_from_template(vtemplate)
+                aout = out.add_stream_from_template(atemplate) if atemplate else None
+                video = (("v", p) for part in parts for p in _packets(part, "video"))
+                audio = (("a", p) for p in (_packets(src, "audio") if aout else iter(())))
+                merged = heapq.merge(video, audio, key=lambda kp: _seconds(kp[1]))
+                last = float("-inf")
+                for kind, packet in merged:
+                    if kind == "v":
+                        t = _seconds(packet)
+                        if t <= last:
+                            raise SinkError(f"parts of {dst} overlap in time (at {t:.3f} s)")
+                        last = t
+                        packet.stream = vout
+                        n += 1
+                    else:
+                        packet.stream = aout
+                    out.mux(packet)
+            except av.error.FFmpegError as e:
+                raise SinkError(f"stitching {dst} failed: {e}") from e
+            finally:
+                out.close()
+    return n

@@ -1,0 +1,121 @@
+"""``blurcam batch``: a whole folder or manifest, on a local pool or a Ray cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ..batch import Options, Tick, discover, make_plan, run_batch, write_report
+from ..batch.plan import STATE_DIR
+from .app import Model, Strength, app, err_console
+
+Workers = Annotated[
+    int, typer.Option("--workers", "-w", min=1, help="Local worker processes (ignored with --ray).")
+]
+
+
+@app.command()
+def batch(
+    input: Annotated[
+        Path, typer.Argument(help="Folder (scanned recursively) or a .csv/.json manifest.")
+    ],
+    output_dir: Annotated[
+        Path, typer.Argument(help="Output folder; the input layout is mirrored.")
+    ],
+    workers: Workers = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray", help="Run as Ray tasks: a cluster address, 'auto', or 'local' (start one)."
+        ),
+    ] = None,
+    task_cpus: Annotated[
+        float, typer.Option("--task-cpus", min=0.1, help="CPUs each Ray task reserves.")
+    ] = 1.0,
+    retry: Annotated[
+        int, typer.Option("--retry", min=0, help="Extra attempts after a transient failure.")
+    ] = 1,
+    effect: Annotated[
+        str, typer.Option("--effect", "-e", help="blur, bokeh, replace, depth or none.")
+    ] = "blur",
+    strength: Strength = 0.7,
+    model: Model = "auto",
+    quality: Annotated[
+        str, typer.Option("--quality", "-q", help="Encoder speed/size: draft, fast, good, best.")
+    ] = "fast",
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="JSON report path (default: OUTPUT_DIR/blurcam-report.json)."
+        ),
+    ] = None,
+    split_min: Annotated[
+        float,
+        typer.Option(
+            "--split-min",
+            min=0.0,
+            help="Split videos longer than 2x this many seconds across workers (0 = never).",
+        ),
+    ] = 0.0,
+) -> int:
+    """Blur every image and video of a folder or manifest; complete outputs are skipped."""
+    defaults = Options(effect=effect, strength=strength, model=model, quality=quality)
+    items = discover(input, exclude=output_dir)
+    jobs = make_plan(items, output_dir, defaults)
+    todo = sum(1 for j in jobs if not j.done)
+    err_console.print(
+        f"{len(jobs)} file(s): {todo} to do, {len(jobs) - todo} already complete", highlight=False
+    )
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err_console) as bar:
+        files = bar.add_task("files", total=todo or None, note="")
+        frames = bar.add_task("frames", total=None, note="")
+
+        def on_tick(t: Tick) -> None:
+            bar.update(files, completed=t.files_done, note=f"{t.failed} failed" if t.failed else "")
+            bar.update(frames, completed=t.frames_done, total=t.frames_total or None)
+            if t.result is not None and t.result.status == "failed":
+                bar.console.print(f"[red]failed[/red] {t.result.input}: {t.result.error}")
+
+        result = run_batch(
+            jobs,
+            workers=workers,
+            ray=ray,
+            retry=retry,
+            split_min=split_min,
+            task_cpus=task_cpus,
+            work_dir=output_dir / STATE_DIR / "parts",
+            on_tick=on_tick,
+        )
+    path = report or output_dir / "blurcam-report.json"
+    write_report(path, result)
+    s = result.summary()
+    err_console.print(
+        f"done {s['done']}, skipped {s['skipped']}, failed {s['failed']}"
+        + (f", interrupted {s['interrupted']}" if result.interrupted else "")
+        + f" in {s['wall_seconds']:.1f} s ({s['files_per_minute']} files/min,"
+        f" {s['x_realtime']}x real time); report: {path}",
+        highlight=False,
+    )
+    for f in result.failures:
+        err_console.print(f"  [red]x[/red] {f.input}: {f.error}", highlight=False)
+    if result.interrupted:
+        return 130
+    return 1 if result.failures else 0

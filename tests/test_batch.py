@@ -1,0 +1,269 @@
+"""blurcam.batch on a local process pool: discovery, resumable plans, failures, split+stitch."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from blurcam.batch import (
+    Options,
+    Segment,
+    discover,
+    is_complete,
+    make_plan,
+    plan_segments,
+    read_manifest,
+    run_batch,
+    scan_folder,
+)
+from blurcam.batch.run import Tick
+from blurcam.cli.app import main
+from blurcam.errors import SettingsError, SourceError
+from conftest import synthetic_frame
+from media import make_video, stream_summary
+
+
+def _archive(root: Path, corrupt: bool = True) -> Path:
+    """A small nested archive: 2 videos with audio, an image, and (optionally) a corrupt file."""
+    (root / "talks" / "day1").mkdir(parents=True)
+    make_video(root / "talks" / "a.mp4", frames=10)
+    make_video(root / "talks" / "day1" / "b.mp4", frames=8)
+    cv2.imwrite(str(root / "talks" / "day1" / "c.png"), synthetic_frame(96, 64))
+    (root / "notes.txt").write_text("not media")
+    (root / ".hidden.mp4").write_bytes(b"ignored")
+    if corrupt:
+        (root / "talks" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"junk" * 64)
+    return root
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
+
+
+def _disc_x(frame: np.ndarray) -> float:
+    """Mean column of the disc-coloured pixels of a synthetic frame."""
+    m = np.abs(frame.astype(int) - (40, 90, 200)).sum(axis=2) < 60
+    return float(np.nonzero(m)[1].mean())
+
+
+def _statuses(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {Path(f.input).name: f.status for f in report.files}
+
+
+# --------------------------------------------------------------- discovery
+def test_scan_is_recursive_sorted_and_skips_hidden_and_output(tmp_path: Path) -> None:
+    root = _archive(tmp_path / "in")
+    (root / "out").mkdir()
+    make_video(root / "out" / "old.mp4", frames=2)
+    items = scan_folder(root, exclude=root / "out")
+    rels = [str(i.rel) for i in items]
+    assert rels == ["talks/a.mp4", "talks/broken.mp4", "talks/day1/b.mp4", "talks/day1/c.png"]
+    assert [i.kind for i in items] == ["video", "video", "video", "image"]
+
+
+def test_csv_manifest_with_per_file_options(tmp_path: Path) -> None:
+    root = _archive(tmp_path / "in", corrupt=False)
+    m = root / "list.csv"
+    m.write_text(
+        "path,strength,effect,output\n"
+        "talks/a.mp4,0.2,,renamed/a.mkv\n"
+        f"{root / 'talks/day1/c.png'},,none,\n"
+    )
+    items = read_manifest(m)
+    assert [str(i.rel) for i in items] == ["renamed/a.mkv", "talks/day1/c.png"]
+    assert items[0].options == {"strength": 0.2}
+    assert items[1].options == {"effect": "none"}
+    assert items[0].src == root / "talks" / "a.mp4"
+    jobs = make_plan(items, tmp_path / "out", Options(strength=0.9))
+    assert jobs[0].options.strength == 0.2 and jobs[1].options.strength == 0.9
+    assert jobs[1].options.effect == "none"
+
+
+def test_json_manifest_and_bad_rows(tmp_path: Path) -> None:
+    root = _archive(tmp_path / "in", corrupt=False)
+    m = root / "list.json"
+    m.write_text(
+        json.dumps({"files": ["talks/a.mp4", {"path": "talks/day1/b.mp4", "model": "selfie"}]})
+    )
+    items = discover(m)
+    assert [i.options for i in items] == [{}, {"model": "selfie"}]
+    m.write_text(json.dumps([{"path": "talks/a.mp4", "strenght": 0.3}]))
+    with pytest.raises(SettingsError, match="strenght"):
+        discover(m)
+    m.write_text(json.dumps([{"path": "talks/a.mp4", "output": "../escape.mp4"}]))
+    with pytest.raises(SettingsError, match="relative"):
+        discover(m)
+    with pytest.raises(SourceError):
+        discover(tmp_path / "missing")
+
+
+def test_plan_rejects_two_inputs_to_one_output(tmp_path: Path) -> None:
+    root = _archive(tmp_path / "in", corrupt=False)
+    m = root / "list.csv"
+    m.write_text("path,output\ntalks/a.mp4,x.mp4\ntalks/day1/b.mp4,x.mp4\n")
+    with pytest.raises(SettingsError, match="both"):
+        make_plan(read_manifest(m), tmp_path / "out", Options())
+    m.write_text("path,strength\ntalks/a.mp4,7\n")
+    with pytest.raises(SettingsError, match="strength"):
+        make_plan(read_manifest(m), tmp_path / "out", Options())
+
+
+# ------------------------------------------------------------ local runs
+def test_local_batch_mirrors_reports_failure_and_is_idempotent(tmp_path: Path) -> None:
+    root = _archive(tmp_path / "in")
+    out = tmp_path / "out"
+    ticks: list[Tick] = []
+    jobs = make_plan(discover(root, exclude=out), out, Options())
+    rep = run_batch(jobs, workers=2, retry=1, on_tick=ticks.append)
+    st = _statuses(rep)
+    assert st == {"a.mp4": "done", "broken.mp4": "failed", "b.mp4": "done", "c.png": "done"}
+    # a bad input is permanent: not retried
+    bad = next(f for f in rep.files if f.status == "failed")
+    assert bad.attempts == 1 and "broken.mp4" in (bad.error or "")
+    assert rep.summary()["failures"] == [{"input": bad.input, "error": bad.error}]
+    # layout mirrored, audio and frames kept
+    assert stream_summary(out / "talks" / "a.mp4")["frames"] == 10
+    assert stream_summary(out / "talks" / "day1" / "b.mp4")["audio"] == "aac"
+    assert cv2.imread(str(out / "talks" / "day1" / "c.png")).shape == (64, 96, 3)
+    assert not (out / "talks" / "broken.mp4").exists()
+    assert not list(out.rglob(".*.part*")), "temporary left behind"
+    done = {Path(f.input).name: f for f in rep.files if f.status == "done"}
+    assert done["a.mp4"].frames == 10 and done["a.mp4"].duration > 0
+    assert ticks[-1].files_done == 4 and ticks[-1].failed == 1
+    assert ticks[-1].frames_done == 10 + 8 + 1
+
+    # second run: nothing to do but the broken file
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    jobs2 = make_plan(discover(root, exclude=out), out, Options())
+    assert [j.done for j in jobs2] == [True, False, True, True]
+    rep2 = run_batch([j for j in jobs2], workers=2)
+    assert _statuses(rep2) == {
+        "a.mp4": "skipped",
+        "broken.mp4": "failed",
+        "b.mp4": "skipped",
+        "c.png": "skipped",
+    }
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes, "a complete output was rewritten"
+
+
+def test_changes_make_outputs_incomplete(tmp_path: Path) -> None:
+    root = _archive(tmp_path / "in", corrupt=False)
+    out = tmp_path / "out"
+    rep = run_batch(make_plan(discover(root), out, Options()), workers=1)
+    assert rep.count("done") == 3
+    jobs = make_plan(discover(root), out, Options())
+    assert all(j.done for j in jobs)
+    # other options -> all redone; touched input, deleted output, broken sidecar -> that one
+    assert not any(j.done for j in make_plan(discover(root), out, Options(strength=0.2)))
+    a, b, c = jobs
+    os.utime(a.src, ns=(a.mtime_ns + 10**9, a.mtime_ns + 10**9))
+    b.dst.unlink()
+    c.sidecar.write_text("{not json")
+    assert [j.done for j in make_plan(discover(root), out, Options())] == [False, False, False]
+    assert not is_complete(c)
+
+
+def test_interrupt_loses_only_files_in_flight_and_resumes(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    for k in range(4):
+        make_video(root / f"v{k}.mp4", frames=10)
+    out = tmp_path / "out"
+
+    def stop_after_first(t: Tick) -> None:
+        if t.result is not None:
+            raise KeyboardInterrupt
+
+    rep = run_batch(make_plan(discover(root), out, Options()), workers=2, on_tick=stop_after_first)
+    assert rep.interrupted
+    assert rep.count("done") == 1 and rep.count("interrupted") == 3
+    assert not list(out.glob(".*.part*")), "an interrupted worker left its temporary"
+    # whatever exists now is complete (recorded) or absent; a rerun does exactly the rest
+    jobs = make_plan(discover(root), out, Options())
+    complete = sum(j.done for j in jobs)
+    assert complete >= 1
+    for j in jobs:
+        assert j.done or not j.sidecar.exists()
+    rep2 = run_batch(jobs, workers=2)
+    assert rep2.count("done") == 4 - complete and rep2.count("skipped") == complete
+    assert all(stream_summary(out / f"v{k}.mp4")["frames"] == 10 for k in range(4))
+
+
+def test_transient_failure_is_retried_then_reported(tmp_path: Path) -> None:
+    root = _archive(tmp_path / "in", corrupt=False)
+    out = tmp_path / "out"
+    jobs = make_plan(discover(root), out, Options())
+    # the output folder of b.mp4 turns into a file after planning: every attempt fails
+    shutil.rmtree(out / "talks" / "day1")
+    (out / "talks" / "day1").write_text("in the way")
+    rep = run_batch(jobs, workers=1, retry=2)
+    b = next(f for f in rep.files if f.input.endswith("b.mp4"))
+    assert b.status == "failed" and b.attempts == 3
+    assert "does not exist" in (b.error or "") or "day1" in (b.error or "")
+    assert _statuses(rep)["a.mp4"] == "done"
+
+
+# ----------------------------------------------------------- split + stitch
+def test_plan_segments_cut_on_keyframes(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "k.mp4", frames=48, fps=12, codec="mpeg4")  # keyframe every 12
+    segs = plan_segments(src, 4)
+    assert len(segs) == 4
+    assert segs[0].start is None and segs[-1].end is None
+    for a, b in itertools.pairwise(segs):
+        assert a.end == b.start
+    assert plan_segments(src, 1) == [Segment(0, None, None)]
+
+
+def test_split_and_stitch_matches_single_process(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "long.mp4", frames=48, fps=12, codec="mpeg4")  # keyframe/s
+    whole = run_batch(make_plan(discover(tmp_path / "in"), tmp_path / "one", Options()), workers=2)
+    split = run_batch(
+        make_plan(discover(tmp_path / "in"), tmp_path / "two", Options()),
+        workers=2,
+        split_min=1.0,
+        work_dir=tmp_path / "two" / ".blurcam" / "parts",
+    )
+    assert whole.files[0].parts == 1 and whole.files[0].status == "done"
+    assert split.files[0].parts == 2 and split.files[0].status == "done", split.files[0].error
+    a = stream_summary(tmp_path / "one" / "long.mp4")
+    b = stream_summary(tmp_path / "two" / "long.mp4")
+    assert b["frames"] == a["frames"] == 48 == split.files[0].frames
+    assert b["audio"] == a["audio"] == "aac"
+    assert b["audio_packets"] == a["audio_packets"]
+    assert b["size"] == a["size"] and b["fps"] == a["fps"]
+    # same pictures in the same order: the disc (kept sharp) is where the single run has it
+    xa = [_disc_x(f) for f in _frames(tmp_path / "one" / "long.mp4")]
+    xb = [_disc_x(f) for f in _frames(tmp_path / "two" / "long.mp4")]
+    assert max(abs(p - q) for p, q in zip(xa, xb, strict=True)) < 1.0
+    assert xb[-1] - xb[0] > 40  # it moved, so an order mistake would show
+    assert not list((tmp_path / "two" / ".blurcam" / "parts").iterdir()), "parts left behind"
+    # the stitched file is complete: a rerun skips it
+    again = make_plan(discover(tmp_path / "in"), tmp_path / "two", Options())
+    assert again[0].done
+
+
+# ------------------------------------------------------------------- CLI
+def test_cli_batch_report_and_exit_codes(tmp_path: Path) -> None:
+    root = _archive(tmp_path / "in")
+    out = tmp_path / "out"
+    report = tmp_path / "r.json"
+    assert main(["batch", str(root), str(out), "--report", str(report), "--retry", "0"]) == 1
+    data = json.loads(report.read_text())
+    assert data["summary"]["done"] == 3 and data["summary"]["failed"] == 1
+    assert {f["status"] for f in data["files"]} == {"done", "failed"}
+    assert all({"frames", "seconds", "fps", "x_realtime"} <= set(f) for f in data["files"])
+    (root / "talks" / "broken.mp4").unlink()
+    assert main(["batch", str(root), str(out), "--workers", "2"]) == 0
+    data = json.loads((out / "blurcam-report.json").read_text())
+    assert data["summary"]["skipped"] == 3 and data["summary"]["done"] == 0
+    assert main(["batch", str(root), str(out), "--strength", "3"]) == 2

@@ -1,0 +1,79 @@
+"""blurcam.batch on a local Ray cluster (2 CPUs); skipped when ray is not installed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blurcam.batch import Options, discover, make_plan, run_batch
+from media import make_video, stream_summary
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One local cluster for the session: init + shutdown cost ~5 s."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # else it needs a writable ~/.ray
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=200 * 1024 * 1024,
+        log_to_driver=False,
+        _temp_dir=str(tmp_path_factory.mktemp("ray")),
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def test_ray_batch_processes_folder_skips_rerun_and_reports_corrupt(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    for k in range(3):
+        make_video(root / f"v{k}.mp4", frames=8)
+    make_video(root / "sub" / "w.mp4", frames=6)
+    (root / "sub" / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"x" * 300)
+    out = tmp_path / "out"
+
+    rep = run_batch(make_plan(discover(root), out, Options()), ray="auto", retry=1)
+    assert rep.backend == "ray"
+    status = {Path(f.input).name: f.status for f in rep.files}
+    assert status == {
+        "v0.mp4": "done",
+        "v1.mp4": "done",
+        "v2.mp4": "done",
+        "corrupt.mp4": "failed",
+        "w.mp4": "done",
+    }
+    bad = next(f for f in rep.files if f.status == "failed")
+    assert "corrupt.mp4" in (bad.error or "") and bad.attempts == 1
+    assert stream_summary(out / "sub" / "w.mp4")["frames"] == 6
+    assert stream_summary(out / "v1.mp4")["audio"] == "aac"
+
+    again = run_batch(make_plan(discover(root), out, Options()), ray="auto")
+    assert again.count("done") == 0 and again.count("skipped") == 4
+    assert again.count("failed") == 1
+
+
+def test_ray_split_and_stitch(ray_cluster: Any, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "long.mp4", frames=36, fps=12, codec="mpeg4")
+    out = tmp_path / "out"
+    rep = run_batch(
+        make_plan(discover(tmp_path / "in"), out, Options()),
+        ray="auto",
+        split_min=1.0,
+        work_dir=out / ".blurcam" / "parts",
+    )
+    f = rep.files[0]
+    assert f.status == "done" and f.parts >= 2, f.error
+    s = stream_summary(out / "long.mp4")
+    assert s["frames"] == 36 and s["audio"] == "aac"
