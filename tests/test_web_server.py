@@ -471,3 +471,38 @@ def test_background_upload_and_keep_controls() -> None:
             await br.close()
 
     run(main())
+
+
+def test_docs_example_app_blurs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/examples/web_track.py (shown in docs/WEB.md) works as printed."""
+    import importlib.util
+    from pathlib import Path
+
+    import aioice.ice
+
+    import blurcam.pipeline
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "web_track.py"
+    spec = importlib.util.spec_from_file_location("web_track_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    # loopback-only ICE (CI may have no network card) and no model file needed
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+    monkeypatch.setattr(blurcam.pipeline, "open_segmenter", lambda *a, **k: FakeSegmenter())
+
+    async def main() -> None:
+        async with TestClient(TestServer(example.app, host="127.0.0.1")) as client:
+            br = Browser()
+            status, _ = await br.connect(client)
+            assert status == 200
+            assert await until(lambda: len(br.frames) >= 3)
+            img = br.frames[-1].to_ndarray(format="bgr24")
+            src = synthetic_frame(320, 240)
+            top = (slice(0, 30), slice(0, 320), 1)
+            assert np.abs(np.diff(img[top].astype(int), axis=1)).mean() < 0.5 * np.abs(
+                np.diff(src[top].astype(int), axis=1)
+            ).mean()
+            await br.close()
+
+    run(main())
