@@ -7,8 +7,10 @@ textured background, sizes and settings fixed) through one
 ``--sample`` frames, and reports:
 
 - the RSS slope after warm-up (least squares, MiB per 10k frames; ~0 is flat),
-- per-window median and p99 frame time, and the ratio of the last window's
-  median to the first's (~1 is steady).
+- per-window median and p99 frame time (wall clock), and the ratio of the
+  last window's median to the first's (~1 is steady),
+- the same for process CPU time per frame (all threads), which other load on
+  a shared machine disturbs far less than wall time.
 
 Usage::
 
@@ -95,7 +97,8 @@ class SoakResult:
     model: str
     effect: str
     seconds: float
-    rss_start_mib: float
+    rss_start_mib: float  # before the first frame (model not loaded yet)
+    rss_warm_mib: float  # at the end of warm-up
     rss_end_mib: float
     rss_max_mib: float
     rss_slope_mib_per_10k: float  # after warm-up
@@ -105,6 +108,9 @@ class SoakResult:
     window_p99_ms: list[float] = field(default_factory=list)
     last_over_first_median: float = 1.0
     time_slope_pct_per_10k: float = 0.0  # median frame time trend, % of the mean
+    cpu_ms_median: float = 0.0
+    cpu_window_median_ms: list[float] = field(default_factory=list)
+    cpu_last_over_first_median: float = 1.0
 
 
 def _slope(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
@@ -133,15 +139,17 @@ def soak(
     stream = Stream(settings, DiscSegmenter() if fake else None)
     cycle = make_frames(w, h)
     times = np.empty(frames, np.float64)
+    cpu = np.empty(frames, np.float64)
     rss_at: list[tuple[int, float]] = []
     gc.collect()
     rss0 = rss_mib()
     t_start = time.perf_counter()
     try:
         for i in range(frames):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             stream.process(cycle[i % len(cycle)])
             times[i] = time.perf_counter() - t0
+            cpu[i] = time.process_time() - c0
             if i % sample == 0 or i == frames - 1:
                 rss_at.append((i, rss_mib()))
                 if log is not None and i % (sample * 20) == 0:
@@ -157,12 +165,16 @@ def soak(
     idx = np.array([i for i, _ in rss_at], np.float64)
     rss = np.array([r for _, r in rss_at], np.float64)
     keep = idx >= warmup * frames
+    if not keep.any():
+        keep[-1] = True
+    rss_warm = float(rss[keep][0])
     slope = _slope(idx[keep], rss[keep]) * 10_000
     ms = times * 1000.0
     n_win = max(1, min(windows, frames // max(1, sample)))
     chunks = np.array_split(ms, n_win)
     med = [float(np.median(c)) for c in chunks]
     p99 = [float(np.percentile(c, 99)) for c in chunks]
+    cpu_med = [float(np.median(c)) for c in np.array_split(cpu * 1000.0, n_win)]
     centres = np.array([(k + 0.5) * frames / n_win for k in range(n_win)])
     t_slope = _slope(centres, np.array(med)) * 10_000 / max(1e-9, float(np.mean(med))) * 100
     return SoakResult(
@@ -172,6 +184,7 @@ def soak(
         effect=effect,
         seconds=round(seconds, 1),
         rss_start_mib=round(rss0, 1),
+        rss_warm_mib=round(rss_warm, 1),
         rss_end_mib=round(float(rss[-1]), 1),
         rss_max_mib=round(float(rss.max()), 1),
         rss_slope_mib_per_10k=round(slope, 3),
@@ -181,6 +194,9 @@ def soak(
         window_p99_ms=[round(v, 3) for v in p99],
         last_over_first_median=round(med[-1] / med[0], 3) if med[0] > 0 else 1.0,
         time_slope_pct_per_10k=round(t_slope, 2),
+        cpu_ms_median=round(float(np.median(cpu)) * 1000, 3),
+        cpu_window_median_ms=[round(v, 3) for v in cpu_med],
+        cpu_last_over_first_median=round(cpu_med[-1] / cpu_med[0], 3) if cpu_med[0] > 0 else 1.0,
     )
 
 
@@ -212,11 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.json).write_text(json.dumps(d, indent=2) + "\n")
     print(
         f"{r.frames} frames {w}x{h} model={r.model} in {r.seconds:.0f} s: "
-        f"RSS {r.rss_start_mib:.1f} -> {r.rss_end_mib:.1f} MiB (max {r.rss_max_mib:.1f}), "
+        f"RSS {r.rss_start_mib:.1f} -> {r.rss_warm_mib:.1f} (warm) -> {r.rss_end_mib:.1f} MiB "
+        f"(max {r.rss_max_mib:.1f}), "
         f"slope {r.rss_slope_mib_per_10k:+.3f} MiB/10k frames; "
         f"frame median {r.ms_median:.2f} ms, p99 {r.ms_p99:.2f} ms, "
         f"last/first window median {r.last_over_first_median:.2f}, "
-        f"trend {r.time_slope_pct_per_10k:+.2f} %/10k frames",
+        f"trend {r.time_slope_pct_per_10k:+.2f} %/10k frames; "
+        f"CPU median {r.cpu_ms_median:.2f} ms, last/first {r.cpu_last_over_first_median:.2f}",
         file=sys.stderr,
     )
     if a.max_slope is not None and r.rss_slope_mib_per_10k > a.max_slope:
