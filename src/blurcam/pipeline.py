@@ -24,6 +24,8 @@ from numpy.typing import NDArray
 
 from . import composite, effects, mask
 from .errors import SettingsError
+from .io.background import BackgroundSource
+from .keep import KeepTracker, apply_keep, box_from_point
 from .segment import Segmenter, open_segmenter
 from .settings import EffectSettings, SegmentSettings, Settings
 
@@ -110,6 +112,14 @@ class Stream:
         self.frames = 0
         self.times = StageTimes()
         self.timing = timing
+        # effect state (effects engineer): replacement source, depth model, keep tracker
+        self._bg_source: BackgroundSource | None = None
+        self._bg_key: object = None
+        self._depth: effects.DepthEstimator | None = None
+        self._depth_raw: F32 | None = None
+        self._keep: KeepTracker | None = None
+        self._keep_key: object = None
+        self._keep_scale = 1.0
 
     # ----------------------------------------------------------------- state
     @property
@@ -127,12 +137,14 @@ class Stream:
         self._prev = None
         self._alpha = None
         self.frames = 0
+        self._keep = self._depth_raw = None
         if self._segmenter is not None:
             self._segmenter.reset()
 
     def close(self) -> None:
         if self._owns_segmenter:
             self._close_segmenter()
+        self._close_effects()
 
     def _close_segmenter(self) -> None:
         if self._segmenter is not None:
@@ -213,10 +225,120 @@ class Stream:
         self.frames += 1
         return out
 
+    # --------------------------------------------------------------- effects
     def _background(self, frame: U8, small: U8, alpha: U8, e: EffectSettings) -> U8:
+        """The background layer for ``e.kind``; may raise ``alpha`` (keep) or lower it (wrap)."""
+        self._keep_region(small, alpha, e)
+        out = self._bufs["bg"]
         if e.kind == "none":
             return frame
-        return effects.blur_background(frame, small, e.strength, out=self._bufs["bg"])
+        if e.kind == "bokeh":
+            return effects.bokeh_background(
+                frame, small, alpha, e.strength, shape=e.bokeh_shape, highlights=e.highlights,
+                out=out,
+            )
+        if e.kind == "depth":
+            depth = self._depth_map(small, alpha, e)
+            return effects.depth_background(frame, small, alpha, e.strength, depth, out=out)
+        if e.kind == "replace":
+            img = self._background_source(e).frame((frame.shape[1], frame.shape[0]))
+            if e.harmonize == 0.0 and e.light_wrap == 0.0:
+                return img  # read-only: composite writes into its own buffer
+            bg = effects.harmonize_background(img, small, e.harmonize, out=out)
+            if bg is not out:
+                out[...] = bg
+            effects.light_wrap(out, alpha, e.light_wrap)
+            return out
+        return effects.blur_background(frame, small, e.strength, alpha, out=out)
+
+    def set_background(self, source: BackgroundSource | NDArray[Any] | str | None) -> None:
+        """Use ``source`` (image array, path, or source) for ``replace`` instead of
+        ``settings.effect.background``; ``None`` goes back to the settings' path.
+
+        Raises:
+            SourceError: the file cannot be read.
+        """
+        if self._bg_source is not None:
+            self._bg_source.close()
+        if source is None:
+            self._bg_source, self._bg_key = None, None
+            return
+        if not isinstance(source, BackgroundSource):
+            source = BackgroundSource(source)
+        self._bg_source = source
+        self._bg_key = "override"
+
+    def _background_source(self, e: EffectSettings) -> BackgroundSource:
+        if self._bg_key == "override" and self._bg_source is not None:
+            return self._bg_source
+        if e.background is None:
+            raise SettingsError(
+                "effect 'replace' needs a background image or video "
+                "(EffectSettings.background or Stream.set_background)"
+            )
+        if self._bg_source is None or self._bg_key != e.background:
+            if self._bg_source is not None:
+                self._bg_source.close()
+            self._bg_source = BackgroundSource(e.background)
+            self._bg_key = e.background
+        return self._bg_source
+
+    def _depth_map(self, small: U8, alpha: U8, e: EffectSettings) -> F32 | None:
+        """0..1 depth from the user's model (run every ``depth_every`` frames), or None."""
+        if e.depth_model is None:
+            return None
+        est = self._depth
+        if est is None or str(est.path) != e.depth_model or est.norm != e.depth_norm:
+            if est is not None:
+                est.close()
+            est = self._depth = effects.DepthEstimator(
+                e.depth_model, threads=self.settings.segment.threads, norm=e.depth_norm
+            )
+            self._depth_raw = None
+        if self._depth_raw is None or self.frames % e.depth_every == 0:
+            self._depth_raw = est(small)
+        return effects.normalize_depth(self._depth_raw, alpha)
+
+    def _keep_region(self, small: U8, alpha: U8, e: EffectSettings) -> None:
+        """Raise ``alpha`` inside the kept (and tracked) box; no-op when nothing is kept."""
+        if e.keep_point is None and e.keep_box is None:
+            self._keep = None
+            return
+        h, w = alpha.shape[:2]
+        if e.keep_box is not None:
+            box = tuple(float(v) for v in e.keep_box)
+        else:
+            assert e.keep_point is not None
+            box = box_from_point(e.keep_point, e.keep_size * min(w, h), (w, h))
+        if not e.keep_track:
+            apply_keep(alpha, box)  # type: ignore[arg-type]
+            return
+        sc = small.shape[1] / w
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        key = (e.keep_point, e.keep_box, e.keep_size, (w, h))
+        if self._keep is None or self._keep_key != key or self.frames == 0:
+            self._keep = KeepTracker(gray, tuple(v * sc for v in box))  # type: ignore[arg-type]
+            self._keep_key = key
+            self._keep_scale = sc
+        else:
+            self._keep.update(gray)
+        apply_keep(alpha, self.keep_box)  # type: ignore[arg-type]
+
+    @property
+    def keep_box(self) -> tuple[float, float, float, float] | None:
+        """The kept region of the last frame, (x, y, w, h) in frame pixels (None if none)."""
+        if self._keep is None:
+            return None
+        x, y, bw, bh = self._keep.box
+        s = 1.0 / self._keep_scale
+        return x * s, y * s, bw * s, bh * s
+
+    def _close_effects(self) -> None:
+        if self._bg_source is not None:
+            self._bg_source.close()
+        if self._depth is not None:
+            self._depth.close()
+        self._bg_source = self._bg_key = self._depth = self._depth_raw = None
 
 
 class BackgroundBlur:

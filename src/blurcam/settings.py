@@ -103,15 +103,76 @@ class GuardSettings:
 
 @dataclass(frozen=True, slots=True)
 class EffectSettings:
-    """What happens to the background. ``strength`` 0 = off, 1 = heaviest."""
+    """What happens to the background (docs/EFFECTS.md shows each option).
+
+    ``kind``: ``blur`` (Gaussian, halo-free), ``bokeh`` (lens disc with
+    blooming highlights), ``replace`` (image or looping video), ``depth``
+    (blur grows with distance) or ``none``. ``strength`` 0 = off, 1 =
+    heaviest; it sets the blur of ``blur``, ``bokeh`` and ``depth`` and is
+    unused by ``replace``.
+
+    Replacement: ``background`` is a path to an image or a video (looped),
+    scaled to cover the frame; ``light_wrap`` 0..1 lets the new background's
+    light spill over the person's edge; ``harmonize`` 0..1 moves the new
+    background's colours toward the camera's lighting.
+
+    Bokeh: ``bokeh_shape`` ``disc`` or ``hex`` (aperture blades);
+    ``highlights`` 0..1 how much bright spots bloom.
+
+    Depth: ``depth_model`` is an optional path to an ONNX monocular depth model
+    (one NCHW RGB input; ``depth_norm`` ``raw`` 0..255, ``unit`` 0..1 or
+    ``imagenet``), run every ``depth_every`` frames; without one the depth is
+    guessed from the person mask.
+
+    Keep sharp (selective unblur): ``keep_point`` ``(x, y)`` or ``keep_box``
+    ``(x, y, w, h)`` in pixels of the input frame; a point keeps a square of
+    ``keep_size`` times the frame's shorter side. With ``keep_track`` the
+    region follows the object as it moves.
+    """
 
     kind: str = "blur"
     strength: float = 0.7
+    background: str | None = None
+    light_wrap: float = 0.3
+    harmonize: float = 0.0
+    bokeh_shape: str = "disc"
+    highlights: float = 0.5
+    depth_model: str | None = None
+    depth_norm: str = "raw"
+    depth_every: int = 3
+    keep_point: tuple[float, float] | None = None
+    keep_box: tuple[float, float, float, float] | None = None
+    keep_size: float = 0.25
+    keep_track: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in EFFECTS:
             raise SettingsError(f"effect must be one of {', '.join(EFFECTS)}, got {self.kind!r}")
         _check_range("strength", self.strength, 0.0, 1.0)
+        _check_range("light_wrap", self.light_wrap, 0.0, 1.0)
+        _check_range("harmonize", self.harmonize, 0.0, 1.0)
+        _check_range("highlights", self.highlights, 0.0, 1.0)
+        if self.bokeh_shape not in ("disc", "hex"):
+            raise SettingsError(f"bokeh_shape must be 'disc' or 'hex', got {self.bokeh_shape!r}")
+        if self.depth_norm not in ("raw", "unit", "imagenet"):
+            raise SettingsError(
+                f"depth_norm must be raw, unit or imagenet, got {self.depth_norm!r}"
+            )
+        if not 1 <= self.depth_every <= 100:
+            raise SettingsError(f"depth_every must be in [1, 100], got {self.depth_every}")
+        if self.keep_point is not None and self.keep_box is not None:
+            raise SettingsError("give keep_point or keep_box, not both")
+        if self.keep_point is not None and (
+            len(self.keep_point) != 2 or min(self.keep_point) < 0
+        ):
+            raise SettingsError(f"keep_point must be (x, y) >= 0, got {self.keep_point}")
+        if self.keep_box is not None and (
+            len(self.keep_box) != 4 or min(self.keep_box[:2]) < 0 or min(self.keep_box[2:]) <= 0
+        ):
+            raise SettingsError(
+                f"keep_box must be (x, y, w, h) with x, y >= 0 and w, h > 0, got {self.keep_box}"
+            )
+        _check_range("keep_size", self.keep_size, 0.01, 1.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 "Cover" (as CSS ``object-fit: cover``): scale until the background fills the
 frame in both directions, then crop the middle, so nothing is stretched and no
 bars appear. A still image is scaled once per frame size and reused; a video is
-decoded with PyAV one frame per processed frame, restarting at the end, and
-scaled by FFmpeg's swscale while converting to BGR (no extra copy).
+decoded with PyAV one frame per processed frame (the background plays at the
+output's frame rate), restarting at the end.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def cover(image: U8, size: tuple[int, int]) -> U8:
     """``image`` scaled (aspect kept) and centre-cropped to exactly ``size`` (w, h)."""
     h, w = image.shape[:2]
     tw, th, x0, y0 = cover_geometry((w, h), size)
-    interp = cv2.INTER_AREA if tw < w else cv2.INTER_LINEAR
+    # area averaging only where it matters (>2x smaller); it is slow on big images
+    interp = cv2.INTER_AREA if 2 * tw < w else cv2.INTER_LINEAR
     scaled = image if (tw, th) == (w, h) else cv2.resize(image, (tw, th), interpolation=interp)
     return np.ascontiguousarray(scaled[y0 : y0 + size[1], x0 : x0 + size[0]])
 
@@ -132,12 +133,9 @@ class BackgroundSource:
             if self._cache is None or self._cache[0] != size:
                 self._cache = (size, cover(self._image, size))
             return self._cache[1]
-        vf = self._next_video_frame()
-        tw, th, x0, y0 = cover_geometry((vf.width, vf.height), size)
-        img = vf.to_ndarray(format="bgr24", width=tw, height=th)
-        if (tw, th) == size:
-            return np.ascontiguousarray(img)
-        return np.ascontiguousarray(img[y0 : y0 + size[1], x0 : x0 + size[0]])
+        # convert at the video's own size, then scale with OpenCV: ~2 ms for
+        # 576p -> 1080p, half of what swscale takes for the same scaling
+        return cover(self._next_video_frame().to_ndarray(format="bgr24"), size)
 
     def close(self) -> None:
         if self._container is not None:
