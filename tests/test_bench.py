@@ -87,3 +87,13 @@ def test_bench_cli_table_and_bad_size(capsys: pytest.CaptureFixture[str]) -> Non
 def test_bench_uses_real_frames_when_present(shared_dir: Path) -> None:
     frames, where = bench.source_frames(shared_dir / "data", n=2)
     assert where != "synthetic" and len(frames) == 2
+
+
+def test_effect_that_raises_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "EFFECTS", ("blur", "no-such-effect", "none"))
+    res = bench.run_bench(frames=2, sizes=[("96x64", (96, 64))], effects=True, synthetic=True)
+    rows = {r["effect"]: r for r in res["effects"]}
+    assert list(rows) == ["blur", "no-such-effect", "none"]
+    assert "SettingsError" in rows["no-such-effect"]["error"]
+    assert rows["blur"]["frames"] == 2 and rows["none"]["frames"] == 2
+    assert rows["none"]["vs_blur"] > 0
