@@ -363,3 +363,28 @@ def test_effect_settings_validation() -> None:
             EffectSettings(**bad)  # type: ignore[arg-type]
     e = replace(EffectSettings(), kind="bokeh", highlights=1.0)
     assert e.kind == "bokeh"
+
+
+# ------------------------------------------------------------------------- CLI
+def test_cli_blur_effect_options(tmp_path: Path) -> None:
+    from blurcam.cli.app import main
+
+    img = tmp_path / "in.png"
+    cv2.imwrite(str(img), synthetic_frame())
+    bgp = tmp_path / "bg.png"
+    cv2.imwrite(str(bgp), _new_background())
+    ok = [
+        ["-e", "bokeh", "--keep", "100,100"],
+        ["-e", "replace", "-b", str(bgp), "--light-wrap", "0.5", "--harmonize", "0.2"],
+        ["-e", "depth", "--keep-box", "10,10,40,30"],
+    ]
+    for i, opts in enumerate(ok):
+        out = tmp_path / f"out{i}.png"
+        assert main(["blur", str(img), str(out), *opts]) == 0
+        assert cv2.imread(str(out)).shape == (240, 320, 3)
+    bad = tmp_path / "bad.png"
+    assert main(["blur", str(img), str(bad), "-e", "replace"]) == 2  # no background
+    assert main(["blur", str(img), str(bad), "--keep", "1,2,3"]) == 2
+    assert main(["blur", str(img), str(bad), "-e", "sparkles"]) == 2
+    assert main(["blur", str(img), str(bad), "-e", "replace", "-b", "nope.jpg"]) == 4
+    assert not bad.exists()

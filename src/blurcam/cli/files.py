@@ -9,12 +9,91 @@ from typing import Annotated
 import typer
 
 from .. import jobs
+from ..errors import SettingsError, SourceError
+from ..settings import EffectSettings, Settings
 from .app import Device, Model, Strength, Threads, app, build_settings, err_console, progress_bar
 
 Quality = Annotated[
     str, typer.Option("--quality", "-q", help="Encoder speed/size: draft, fast, good, best.")
 ]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
+
+
+# ---- effect options of `blurcam blur` (effects engineer; docs/EFFECTS.md)
+Effect = Annotated[
+    str,
+    typer.Option(
+        "--effect", "-e", help="blur, bokeh (lens), replace (needs --background) or depth."
+    ),
+]
+Background = Annotated[
+    Path | None,
+    typer.Option("--background", "-b", help="Image or video (looped) for --effect replace."),
+]
+Keep = Annotated[
+    str | None, typer.Option("--keep", help="Keep sharp around x,y (input pixels), tracked.")
+]
+KeepBox = Annotated[
+    str | None, typer.Option("--keep-box", help="Keep sharp the box x,y,w,h (pixels), tracked.")
+]
+DepthModel = Annotated[
+    Path | None,
+    typer.Option("--depth-model", help="ONNX monocular depth model for --effect depth."),
+]
+LightWrap = Annotated[
+    float,
+    typer.Option("--light-wrap", min=0.0, max=1.0, help="Replace: background light on the edge."),
+]
+Harmonize = Annotated[
+    float,
+    typer.Option("--harmonize", min=0.0, max=1.0, help="Replace: match the camera's colours."),
+]
+
+
+def _numbers(text: str | None, n: int, flag: str) -> tuple[float, ...] | None:
+    """``"x,y"`` -> ``(x, y)``; a clear one-line error otherwise."""
+    if text is None:
+        return None
+    try:
+        vals = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != n:
+        raise SettingsError(f"{flag} expects {n} comma-separated numbers, got {text!r}")
+    return vals
+
+
+def effect_settings(
+    effect: str = "blur",
+    strength: float = 0.7,
+    background: Path | None = None,
+    keep: str | None = None,
+    keep_box: str | None = None,
+    depth_model: Path | None = None,
+    light_wrap: float = 0.3,
+    harmonize: float = 0.0,
+) -> EffectSettings:
+    """The effect options of ``blurcam blur`` -> :class:`EffectSettings`.
+
+    Raises:
+        SettingsError: inconsistent options (replace without a background, bad numbers).
+        SourceError: the background or depth model file does not exist.
+    """
+    if effect == "replace" and background is None:
+        raise SettingsError("--effect replace needs --background IMAGE_OR_VIDEO")
+    for path, what in ((background, "background"), (depth_model, "depth model")):
+        if path is not None and not path.is_file():
+            raise SourceError(f"{what} not found: {path}")
+    return EffectSettings(
+        kind=effect,
+        strength=strength,
+        background=None if background is None else str(background),
+        keep_point=_numbers(keep, 2, "--keep"),  # type: ignore[arg-type]
+        keep_box=_numbers(keep_box, 4, "--keep-box"),  # type: ignore[arg-type]
+        depth_model=None if depth_model is None else str(depth_model),
+        light_wrap=light_wrap,
+        harmonize=harmonize,
+    )
 
 
 def _progress(desc: str, src: Path):  # type: ignore[no-untyped-def]
@@ -32,9 +111,26 @@ def blur(
     force: Force = False,
     threads: Threads = 2,
     device: Device = "cpu",
+    effect: Effect = "blur",
+    background: Background = None,
+    keep: Keep = None,
+    keep_box: KeepBox = None,
+    depth_model: DepthModel = None,
+    light_wrap: LightWrap = 0.3,
+    harmonize: Harmonize = 0.0,
 ) -> None:
-    """Blur the background of an image or a video (audio is copied unchanged)."""
-    settings = build_settings(strength=strength, model=model, threads=threads, device=device)
+    """Blur or replace the background of an image or a video (audio is copied unchanged)."""
+    fx = effect_settings(
+        effect, strength, background, keep, keep_box, depth_model, light_wrap, harmonize
+    )
+    settings = build_settings(
+        strength=strength,
+        model=model,
+        effect=effect,
+        threads=threads,
+        device=device,
+        base=Settings(effect=fx),
+    )
     t0 = time.perf_counter()
     with _progress("blur", input) as p:
         task = p.task_ids[0]
