@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError
-from .spec import ModelSpec, postprocess, preprocess
+from .spec import ModelSpec, check_io_shapes, postprocess, preprocess
 
 __all__ = ["LiteRTSegmenter"]
 
@@ -47,19 +47,31 @@ class LiteRTSegmenter:
                 num_threads=threads,
                 experimental_delegates=_load_delegates(device) or None,
             )
-            self._interp.allocate_tensors()
+            inp = self._interp.get_input_details()
+            outs = self._interp.get_output_details()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"cannot load {spec.path} as a LiteRT model: {e}") from e
-        inp = self._interp.get_input_details()
-        outs = self._interp.get_output_details()
+        # Shapes and dtypes are checked before any tensor is allocated.
         if len(inp) != 1:
             raise ModelError(f"{spec.path}: expected one image input, found {len(inp)}")
+        if not outs:
+            raise ModelError(f"{spec.path}: the model has no output")
         shape = tuple(int(s) for s in inp[0]["shape"])
-        if len(shape) != 4 or shape[3] != 3 or inp[0]["dtype"] != np.float32:
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or inp[0]["dtype"] != np.float32:
             raise ModelError(
                 f"{spec.path}: expected a float32 [1,H,W,3] input, got {list(shape)} "
                 f"{np.dtype(inp[0]['dtype']).name}"
             )
+        if outs[0]["dtype"] != np.float32:
+            raise ModelError(
+                f"{spec.path}: expected a float32 output, got {np.dtype(outs[0]['dtype']).name} "
+                "(quantized models are not supported)"
+            )
+        check_io_shapes(spec.path, (shape[1], shape[2]), [int(d) for d in outs[0]["shape"]])
+        try:
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"cannot load {spec.path} as a LiteRT model: {e}") from e
         if (shape[2], shape[1]) != spec.input_size:
             spec = _with_size(spec, (shape[2], shape[1]))
         self.spec = spec

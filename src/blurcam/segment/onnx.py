@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError
-from .spec import ModelSpec, postprocess, preprocess
+from .spec import ModelSpec, check_io_shapes, postprocess, preprocess
 
 __all__ = ["OnnxSegmenter", "select_providers"]
 
@@ -95,6 +95,12 @@ class OnnxSegmenter:
             layout, h, w = "nhwc", _dim(shape[1]), _dim(shape[2])
         else:
             raise ModelError(f"{spec.path}: no 3-channel axis in input shape {shape}")
+        outputs = self._sess.get_outputs()
+        if not outputs:
+            raise ModelError(f"{spec.path}: the model has no output")
+        if outputs[0].type != "tensor(float)":
+            raise ModelError(f"{spec.path}: expected a float32 output, got {outputs[0].type}")
+        check_io_shapes(spec.path, (h, w), [_dim(d) for d in outputs[0].shape])
         size = (w or spec.input_size[0], h or spec.input_size[1])
         self.spec = replace(spec, layout=layout, input_size=size)
         self.name = spec.name

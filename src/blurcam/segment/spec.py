@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from ..errors import ModelError
 
-__all__ = ["ModelSpec", "postprocess", "preprocess", "sha256_file"]
+__all__ = ["ModelSpec", "check_io_shapes", "postprocess", "preprocess", "sha256_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +45,32 @@ class ModelSpec:
     licence: str = "unknown"
 
     def verify(self) -> None:
-        """Check the file exists and, for bundled models, that it is the expected one."""
+        """Check the file exists, looks like its format and, for bundled models, is the one.
+
+        Bundled and known models are checked by sha256. Any ``.tflite`` must carry
+        the FlatBuffer identifier ``TFL3``, so that a renamed file of another
+        kind (a pickle, an archive, a web page) is refused before a runtime
+        parses it. The runtimes only parse FlatBuffers/protobuf (no pickle, no
+        code); their shape checks follow in :func:`check_io_shapes`.
+        """
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
-        if self.path.stat().st_size == 0:
+        size = self.path.stat().st_size
+        if size == 0:
             raise ModelError(f"model file is empty: {self.path}")
+        if size > MAX_MODEL_BYTES:
+            raise ModelError(
+                f"model file {self.path} is {size / 2**20:.0f} MiB; segmentation models are "
+                f"far smaller (limit {MAX_MODEL_BYTES // 2**20} MiB)"
+            )
+        if self.path.suffix.lower() == ".tflite":
+            with open(self.path, "rb") as f:
+                head = f.read(8)
+            if len(head) < 8 or head[4:8] != b"TFL3":
+                raise ModelError(
+                    f"{self.path} is not a TensorFlow Lite model (no TFL3 identifier): "
+                    "corrupt, truncated or another kind of file"
+                )
         if self.sha256 is not None:
             digest = sha256_file(self.path)
             if digest != self.sha256:
@@ -57,6 +78,61 @@ class ModelSpec:
                     f"model file {self.path} is corrupt or replaced: sha256 {digest[:16]}..., "
                     f"expected {self.sha256[:16]}..."
                 )
+
+
+MAX_MODEL_BYTES = 512 * 2**20
+MAX_INPUT_SIDE = 4096  # a model asking for more is corrupt or not a real-time segmenter
+
+
+def check_io_shapes(
+    path: Path, in_hw: tuple[int | None, int | None], out_shape: list[int | None]
+) -> None:
+    """Refuse a model whose output is not a person map for its input image.
+
+    ``in_hw`` is the input's (height, width) (``None`` = dynamic);
+    ``out_shape`` the first output's shape (``None`` = dynamic). Accepted:
+    [1,H,W,C], [1,C,H,W], [1,H,W], [H,W,C] or [H,W] with C in 1..2, H and W at
+    least 8, and an aspect ratio within 1.5x of the input's (a detector's
+    [1,896,16] boxes fail this).
+
+    Raises:
+        ModelError: with the shapes found and what was expected.
+    """
+    want = "a [1,H,W,1|2] or [1,1|2,H,W] person map"
+    for side in in_hw:
+        if side is not None and not 8 <= side <= MAX_INPUT_SIDE:
+            raise ModelError(
+                f"{path}: input side {side} is outside 8..{MAX_INPUT_SIDE}: not an image model"
+            )
+    dims = list(out_shape)
+    if len(dims) == 4:
+        if dims[0] not in (1, None):
+            raise ModelError(f"{path}: output batch must be 1, got shape {out_shape}")
+        dims = dims[1:]
+    if len(dims) == 3:
+        if dims[0] in (1, 2) and (dims[2] is None or dims[2] > 2):
+            h, w, c = dims[1], dims[2], dims[0]  # CHW, or batch 1 + HW
+        elif dims[2] in (1, 2, None):
+            h, w, c = dims[0], dims[1], dims[2]
+        else:
+            raise ModelError(f"{path}: output shape {out_shape} is not {want}")
+    elif len(dims) == 2:
+        h, w, c = dims[0], dims[1], 1
+    else:
+        raise ModelError(f"{path}: output shape {out_shape} is not {want}")
+    if c is not None and c not in (1, 2):
+        raise ModelError(f"{path}: output has {c} channels, expected 1 or 2 ({want})")
+    for side in (h, w):
+        if side is not None and side < 8:
+            raise ModelError(f"{path}: output shape {out_shape} is too small for {want}")
+    ih, iw = in_hw
+    if None not in (h, w, ih, iw):
+        r = (w / h) / (iw / ih)  # type: ignore[operator]
+        if not 1 / 1.5 <= r <= 1.5:
+            raise ModelError(
+                f"{path}: output {out_shape} does not match the input's shape {[ih, iw]}: "
+                "not a segmentation model?"
+            )
 
 
 def sha256_file(path: Path) -> str:
