@@ -500,9 +500,10 @@ def test_docs_example_app_blurs(monkeypatch: pytest.MonkeyPatch) -> None:
             img = br.frames[-1].to_ndarray(format="bgr24")
             src = synthetic_frame(320, 240)
             top = (slice(0, 30), slice(0, 320), 1)
-            assert np.abs(np.diff(img[top].astype(int), axis=1)).mean() < 0.5 * np.abs(
-                np.diff(src[top].astype(int), axis=1)
-            ).mean()
+            assert (
+                np.abs(np.diff(img[top].astype(int), axis=1)).mean()
+                < 0.5 * np.abs(np.diff(src[top].astype(int), axis=1)).mean()
+            )
             await br.close()
 
     run(main())

@@ -81,8 +81,8 @@ def test_slow_model_drops_stale_frames_instead_of_queueing() -> None:
         assert t.stats.dropped > 10
         # consecutive outputs skip ahead: always the newest frame, not the next queued one
         assert min(np.diff(pts)) > 3000
-        # what was waiting when a frame was taken was at most one frame
-        assert t.stats.frames_in - t.stats.frames_out - t.stats.dropped <= 1
+        # in flight at any time: one queued, one in the worker, one finished
+        assert t.stats.frames_in - t.stats.frames_out - t.stats.dropped <= 3
 
     run(main())
 
@@ -93,10 +93,12 @@ def test_settings_change_live_and_on_off() -> None:
         t = BlurTrack(src, segmenter=FakeSegmenter(), strength=0.2)
         await t.recv()
         assert t.update(strength=0.9).effect.strength == 0.9
-        await t.recv()
+        for _ in range(3):  # frames already in flight keep the old settings
+            await t.recv()
         assert t._stream.settings.effect.strength == 0.9
         t.enabled = False
-        f = await t.recv()
+        for _ in range(3):
+            f = await t.recv()
         assert np.array_equal(f.to_ndarray(format="bgr24"), src.img)  # passed through
         with pytest.raises(SettingsError):
             t.update(strength=3)
@@ -152,17 +154,19 @@ def test_keep_point_follows_frame_size_and_keeps_region_sharp() -> None:
         src = Source(interval=0.005)
         t = BlurTrack(src, segmenter=FakeSegmenter(), strength=1.0)
         t.keep_at((0.1, 0.2))
-        await t.recv()
-        out = (await t.recv()).to_ndarray(format="bgr24")
+        for _ in range(3):
+            out = (await t.recv()).to_ndarray(format="bgr24")
         assert t._stream.settings.effect.keep_point == (16, 24)  # 0.1*159, 0.2*119
         # inside the kept square the background is the camera's, outside it is blurred
         assert np.array_equal(out[20:28, 12:20], src.img[20:28, 12:20])
         assert not np.array_equal(out[20:28, 130:138], src.img[20:28, 130:138])
         t.update(strength=0.5)  # other changes keep the point
-        await t.recv()
+        for _ in range(3):
+            await t.recv()
         assert t._stream.settings.effect.keep_point == (16, 24)
         t.keep_at(None)
-        await t.recv()
+        for _ in range(3):
+            await t.recv()
         assert t._stream.settings.effect.keep_point is None
         with pytest.raises(SettingsError):
             t.keep_at((1.5, 0.0))
@@ -184,12 +188,26 @@ def test_background_image_replaces_background() -> None:
         green = np.zeros((50, 70, 3), np.uint8)
         green[..., 1] = 255
         t.set_background(green)
-        await t.recv()
-        out = (await t.recv()).to_ndarray(format="bgr24")
+        for _ in range(3):
+            out = (await t.recv()).to_ndarray(format="bgr24")
         assert t.stats.error is None
         corner = out[:10, :10].reshape(-1, 3).mean(axis=0)
         assert corner[1] > 200 and corner[0] < 60 and corner[2] < 60
         t.stop()
+        await t.wait_closed()
+
+    run(main())
+
+
+def test_stop_wakes_a_waiting_recv() -> None:
+    async def main() -> None:
+        t = BlurTrack(Source(interval=0.01), segmenter=FakeSegmenter(delay=0.2))
+        waiting = asyncio.ensure_future(t.recv())
+        await asyncio.sleep(0.05)  # a frame is in the worker, another queued
+        t.stop()
+        t.stop()  # idempotent
+        with pytest.raises(MediaStreamError):
+            await asyncio.wait_for(waiting, 5.0)
         await t.wait_closed()
 
     run(main())

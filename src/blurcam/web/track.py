@@ -11,10 +11,13 @@ Why it looks the way it does:
   event loop, so ICE/RTCP/DTLS keep running while a frame is processed; one
   thread per track also keeps each segmenter on a single thread.
 - aiortc queues decoded frames without bound. A reader task drains the source
-  continuously into a one-frame mailbox, and ``recv`` always takes the newest
-  frame: when processing is slower than the camera, stale frames are dropped
-  (counted in :attr:`BlurTrack.stats`) instead of queued, so latency stays at
-  about one processing time rather than growing.
+  continuously; a frame goes to the worker at once when it is idle, otherwise
+  it waits in a one-frame slot where a newer frame replaces it. Finished
+  frames wait in another one-frame slot for the sender's ``recv``. So the
+  model works while the sender encodes the previous frame, and when
+  processing is slower than the camera stale frames are dropped (counted in
+  :attr:`BlurTrack.stats`) instead of queued: latency stays at about one
+  processing time rather than growing.
 - Output frames keep the source frame's ``pts`` and ``time_base``.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
@@ -164,12 +168,15 @@ class BlurTrack(MediaStreamTrack):
         self.enabled = enabled
         self.stats = TrackStats()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blurcam-track")
-        self._latest: tuple[Any, float] | None = None
+        self._queued: tuple[Any, float] | None = None  # newest frame waiting for the worker
+        self._done: tuple[Any, float] | None = None  # newest processed frame, not yet sent
+        self._busy = False
+        self._stopped = False
         self._ready = asyncio.Event()
         self._ended = False
         self._reader: asyncio.Task[None] | None = None
         self._closed: asyncio.Future[None] | None = None
-        self._last_out = 0.0
+        self._out_times: deque[float] = deque()
 
     # -------------------------------------------------------------- settings
     @property
@@ -230,27 +237,29 @@ class BlurTrack(MediaStreamTrack):
 
     # ------------------------------------------------------------ aiortc API
     async def recv(self) -> av.VideoFrame:
-        """The next processed frame; the newest source frame, older ones dropped."""
+        """The newest processed frame not yet returned (older ones are dropped)."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._reader is None:
             self._reader = asyncio.ensure_future(self._read_loop())
-        frame, t_in = await self._take()
-        if self.enabled:
-            loop = asyncio.get_running_loop()
-            try:
-                frame = await loop.run_in_executor(self._executor, self._work, frame)
-            except RuntimeError as e:  # executor shut down: the track is stopping
-                raise MediaStreamError from e
+        while self._done is None:
+            stopped = self.readyState != "live"
+            if stopped or (self._ended and not self._busy and self._queued is None):
+                self.stop()
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        (frame, t_in), self._done = self._done, None
         now = time.perf_counter()
         st = self.stats
         st.frames_out += 1
         st.latency_ms = _ema(st.latency_ms, (now - t_in) * 1000.0)
-        if self._last_out:
-            dt = now - self._last_out
-            if dt > 0:
-                st.fps = _ema(st.fps, 1.0 / dt)
-        self._last_out = now
+        self._out_times.append(now)
+        while now - self._out_times[0] > 1.0:
+            self._out_times.popleft()
+        if len(self._out_times) > 1:
+            span = self._out_times[-1] - self._out_times[0]
+            st.fps = (len(self._out_times) - 1) / span if span > 0 else 0.0
         return frame
 
     def stop(self) -> None:
@@ -259,8 +268,9 @@ class BlurTrack(MediaStreamTrack):
         The source track is not stopped (it belongs to the caller). Await
         :meth:`wait_closed` to be sure the worker thread has gone.
         """
-        if self.readyState == "ended" and self._closed is not None:
+        if self._stopped:
             return
+        self._stopped = True
         super().stop()
         if self._reader is not None:
             self._reader.cancel()
@@ -276,8 +286,7 @@ class BlurTrack(MediaStreamTrack):
 
     async def wait_closed(self) -> None:
         """Wait until the worker thread has finished (after :meth:`stop`)."""
-        if self.readyState != "ended":
-            self.stop()
+        self.stop()
         if self._closed is not None:
             try:
                 await self._closed
@@ -287,15 +296,24 @@ class BlurTrack(MediaStreamTrack):
 
     # -------------------------------------------------------------- internals
     async def _read_loop(self) -> None:
-        """Drain the source into the one-frame mailbox (drop-stale)."""
+        """Drain the source; each frame goes to the worker, or waits as the newest.
+
+        Processing starts as soon as a frame arrives (not when the sender asks),
+        so the model works while the sender encodes the previous frame.
+        """
         try:
             while True:
                 f = await self._source.recv()
                 self.stats.frames_in += 1
-                if self._latest is not None:
-                    self.stats.dropped += 1
-                self._latest = (f, time.perf_counter())
-                self._ready.set()
+                item = (f, time.perf_counter())
+                if not self.enabled:
+                    self._deliver(item)
+                elif self._busy:
+                    if self._queued is not None:
+                        self.stats.dropped += 1
+                    self._queued = item
+                else:
+                    self._start(item)
         except MediaStreamError:
             pass
         except asyncio.CancelledError:
@@ -305,15 +323,36 @@ class BlurTrack(MediaStreamTrack):
         self._ended = True
         self._ready.set()
 
-    async def _take(self) -> tuple[Any, float]:
-        while self._latest is None:
-            if self._ended:
-                self.stop()
-                raise MediaStreamError
-            self._ready.clear()
-            await self._ready.wait()
-        item, self._latest = self._latest, None
-        return item
+    def _start(self, item: tuple[Any, float]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            fut = loop.run_in_executor(self._executor, self._work, item[0])
+        except RuntimeError:  # executor shut down: the track is stopping
+            return
+        self._busy = True
+        fut.add_done_callback(lambda f: self._finished(f, item[1]))
+
+    def _finished(self, fut: asyncio.Future[Any], t_in: float) -> None:
+        self._busy = False
+        if fut.cancelled() or fut.exception() is not None or self.readyState != "live":
+            self._ready.set()
+            return
+        self._deliver((fut.result(), t_in))
+        if self._queued is not None:
+            item, self._queued = self._queued, None
+            if self.enabled:
+                self._start(item)
+            else:  # switched off meanwhile
+                self._deliver(item)
+
+    def _deliver(self, item: tuple[Any, float]) -> None:
+        """Offer a finished frame to ``recv``; of two untaken frames the older is dropped."""
+        if self._done is not None:
+            self.stats.dropped += 1
+            if self._done[1] > item[1]:  # a newer one is waiting (passed through meanwhile)
+                return
+        self._done = item
+        self._ready.set()
 
     def _sync_keep(self, w: int, h: int) -> None:
         """Worker thread: the fractional keep point -> ``keep_point`` in pixels."""

@@ -1,0 +1,104 @@
+"""Figures and screenshot of docs/WEB.md, from the real-Chromium end-to-end test.
+
+Runs ``tests/test_web_e2e.py``'s page check ``--runs`` times per layout (the
+synthetic disc with a fake model; with ``../shared``, also a real portrait
+with the bundled model), prints a Markdown table of medians (min-max) and
+writes the disc run's screenshot, shrunk, to ``docs/img/web.jpg``.
+
+    python docs/scripts/web_e2e.py --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import test_web_e2e as e2e  # noqa: E402
+from conftest import SHARED, FakeSegmenter  # noqa: E402
+
+ROWS = [
+    ("server work per frame (ms)", lambda f: f["server"]["process_ms"]),
+    ("server latency, frame in -> frame out (ms)", lambda f: f["server"]["latency_ms"]),
+    ("server output fps", lambda f: f["server"]["fps"]),
+    (
+        "frames dropped as stale (%)",
+        lambda f: 100 * f["server"]["dropped"] / f["server"]["frames_in"],
+    ),
+    ("page: decoded fps", lambda f: f["fps_in_page"]),
+    ("page: round trip, blur on (frames @30)", lambda f: f["lag_frames_on_median"]),
+    ("page: round trip, blur off (frames @30)", lambda f: f["lag_frames_off_median"]),
+    ("page: jitter buffer (ms)", lambda f: f["jitter_buffer_ms"]),
+    ("page: network rtt (ms)", lambda f: f["rtt_ms"]),
+    ("page open -> first output frame (s)", lambda f: f["first_frame_s"]),
+]
+
+
+def cell(values: list[float]) -> str:
+    v = [x for x in values if x is not None]
+    if not v:
+        return "-"
+    return f"{statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-image", action="store_true", help="do not rewrite docs/img/web.jpg")
+    args = ap.parse_args()
+
+    disc = e2e.disc_layout()
+    keep = disc.person | disc.code_mask()
+    layouts: list[tuple[str, Any, Any]] = [
+        ("disc, fake model", disc, lambda s, size: FakeSegmenter(mask=keep))
+    ]
+    portraits = SHARED / "data" / "portraits"
+    if portraits.is_dir():
+        layouts.append(
+            (
+                "portrait, bundled model",
+                e2e.portrait_layout(
+                    portraits / "images" / "00002.jpg", portraits / "masks" / "00002.png"
+                ),
+                None,
+            )
+        )
+    results: dict[str, list[dict[str, Any]]] = {}
+    load = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, layout, factory in layouts:
+            for i in range(args.runs):
+                load.append(os.getloadavg()[0])
+                tag = "web-e2e" if factory is not None else "web-e2e-portrait"
+                results.setdefault(name, []).append(e2e.check_page(tag, layout, factory, Path(tmp)))
+                print(f"{name}: run {i + 1}/{args.runs} done", file=sys.stderr)
+    if not args.no_image:
+        shot = cv2.imread(str(e2e.ARTIFACTS / "web-e2e.png"))
+        shot = shot[: int(shot.shape[0] * 0.92)]
+        small = cv2.resize(shot, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+        out = ROOT / "docs" / "img" / "web.jpg"
+        cv2.imwrite(str(out), small, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        print(f"wrote {out.relative_to(ROOT)}", file=sys.stderr)
+    names = list(results)
+    print(
+        f"| 640x480 @30 fps, {args.runs} runs each, median (min-max) | " + " | ".join(names) + " |"
+    )
+    print("|---" * (len(names) + 1) + "|")
+    for label, get in ROWS:
+        print(
+            f"| {label} | " + " | ".join(cell([get(f) for f in results[n]]) for n in names) + " |"
+        )
+    print(f"\n1-min load average during the runs: {min(load):.1f}-{max(load):.1f} (2 cores)")
+
+
+if __name__ == "__main__":
+    main()
