@@ -599,7 +599,10 @@ def _run_threads(
             _put(encoded, _END, stop)
         te.join()
         stop.set()
-        td.join(timeout=5)
+        # The decoder exits at its next queue put; wait for it, because closing
+        # the input under a running decode could crash inside FFmpeg.
+        while td.is_alive():
+            td.join(0.5)
     if errors:
         e = errors[0]
         if isinstance(e, _WRITE_ERRORS):
