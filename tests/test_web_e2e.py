@@ -225,7 +225,33 @@ async def measure_lag(page: Any, layout: Layout, n: int = 20) -> list[int]:
     return [(a - b) % N_FRAMES for a, b in pairs if a < N_FRAMES and b < N_FRAMES]
 
 
-async def run_e2e(y4m: Path, layout: Layout, factory: Any, shot: Path) -> dict[str, Any]:
+async def drive_controls(page: Any, server: Any, tmp: Path) -> dict[str, Any]:
+    """Use the page's controls as a person would; return what the server's peer then holds."""
+    (peer,) = server.peers.values()
+    await page.click("#enabled")  # back on
+    await page.select_option("#effect", "bokeh")
+    await page.fill("#strength", "0.4")
+    img = tmp / "beach.png"
+    cv2.imwrite(str(img), np.full((60, 80, 3), (200, 160, 40), np.uint8))
+    info = await page.evaluate("() => window.blurcam.info")
+    if info["background"]:
+        await page.set_input_files("#background", str(img))
+    if info["keep"]:
+        await page.click("#remote", position={"x": 100, "y": 100})
+    await page.wait_for_timeout(300)
+    t = peer.track
+    return {
+        "enabled": t.enabled,
+        "effect": t.settings.effect.kind,
+        "strength": t.settings.effect.strength,
+        "background": peer.background,
+        "keep": peer.keep,
+        "info": info,
+        "page_error": await page.evaluate("() => window.blurcam.error"),
+    }
+
+
+async def run_e2e(y4m: Path, layout: Layout, factory: Any, shot: Path, tmp: Path) -> dict[str, Any]:
     from aiohttp import web
 
     from blurcam.web.server import SERVER, create_app
@@ -272,6 +298,7 @@ async def run_e2e(y4m: Path, layout: Layout, factory: Any, shot: Path) -> dict[s
                 lag_off = await measure_lag(page, layout)
                 phases["lag_off"] = time.perf_counter() - t0
                 passthrough = decode_png(await page.evaluate(GRAB_JS, "remote"))
+                result["controls"] = await drive_controls(page, app[SERVER], tmp)
                 result.update(
                     local=local,
                     remote=remote,
@@ -301,7 +328,7 @@ def check_page(name: str, layout: Layout, factory: Any, tmp_path: Path) -> dict[
     ARTIFACTS.mkdir(exist_ok=True)
     before = {t.name for t in threading.enumerate()}
 
-    r = asyncio.run(run_e2e(y4m, layout, factory, ARTIFACTS / f"{name}.png"))
+    r = asyncio.run(run_e2e(y4m, layout, factory, ARTIFACTS / f"{name}.png", tmp_path))
 
     local, remote = r["local"], r["remote"]
     cv2.imwrite(str(ARTIFACTS / f"{name}-local.png"), local)
@@ -340,6 +367,16 @@ def check_page(name: str, layout: Layout, factory: Any, tmp_path: Path) -> dict[
     # person sharp: it keeps its detail
     assert figures["lapvar_person_out"] > 0.5 * figures["lapvar_person_in"], figures
     assert r["lag_on"] and r["lag_off"], "frame numbers unreadable"
+    c = r["controls"]
+    assert c["page_error"] is None, c
+    assert c["enabled"] is True, c
+    if c["info"]["background"]:  # the upload switches to replace
+        assert (c["effect"], c["background"]) == ("replace", (80, 60)), c
+    else:
+        assert c["effect"] == "bokeh", c
+    assert c["strength"] == 0.4, c
+    if c["info"]["keep"]:
+        assert c["keep"] is not None and all(0 < v < 1 for v in c["keep"]), c
     assert r["server"]["frames_out"] > 0 and r["server"]["error"] is None
     assert r["peers_open"] == 1 and r["peers_after"] == 0, "peer not closed when the page left"
     leaked = {t.name for t in threading.enumerate()} - before

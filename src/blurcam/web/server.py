@@ -32,7 +32,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
@@ -448,7 +448,7 @@ def _load_static() -> dict[str, bytes]:
 
 
 # ----------------------------------------------------------------------- ICE
-def _ice_only(addresses: list[str]) -> Callable[[web.Application], Awaitable[None]]:
+def _ice_only(addresses: list[str]) -> Callable[[web.Application], AsyncIterator[None]]:
     """Restrict ICE host candidates to ``addresses`` while the app runs.
 
     aioice never offers 127.0.0.1, so on a loopback-only machine no candidate
@@ -457,7 +457,7 @@ def _ice_only(addresses: list[str]) -> Callable[[web.Application], Awaitable[Non
     option, hence the module attribute (restored on cleanup).
     """
 
-    async def ctx(app: web.Application) -> Any:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
         import aioice.ice
 
         orig = aioice.ice.get_host_addresses
@@ -467,7 +467,7 @@ def _ice_only(addresses: list[str]) -> Callable[[web.Application], Awaitable[Non
         finally:
             aioice.ice.get_host_addresses = orig
 
-    return ctx  # type: ignore[return-value]
+    return ctx
 
 
 SERVER = web.AppKey("blurcam_server", BlurServer)

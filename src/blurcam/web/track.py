@@ -233,7 +233,7 @@ class BlurTrack(MediaStreamTrack):
         """
         if not hasattr(self._stream, "set_background"):
             raise SettingsError("background replacement is not available in this version")
-        self.call_in_worker(lambda stream: stream.set_background(image))  # type: ignore[attr-defined]
+        self.call_in_worker(lambda stream: stream.set_background(image))
 
     # ------------------------------------------------------------ aiortc API
     async def recv(self) -> av.VideoFrame:
@@ -250,6 +250,7 @@ class BlurTrack(MediaStreamTrack):
             self._ready.clear()
             await self._ready.wait()
         (frame, t_in), self._done = self._done, None
+        assert isinstance(frame, av.VideoFrame)
         now = time.perf_counter()
         st = self.stats
         st.frames_out += 1
@@ -360,7 +361,7 @@ class BlurTrack(MediaStreamTrack):
         px = None if k is None else (round(k[0] * (w - 1)), round(k[1] * (h - 1)))
         s = self._stream.settings
         if getattr(s.effect, "keep_point", None) != px:
-            eff = replace(s.effect, keep_point=px, keep_box=None)  # type: ignore[call-arg]
+            eff = replace(s.effect, keep_point=px, keep_box=None)
             self._stream.update(replace(s, effect=eff))
 
     def _work(self, frame: av.VideoFrame) -> av.VideoFrame:
