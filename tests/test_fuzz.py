@@ -162,6 +162,21 @@ def test_fuzz_random_bytes(tmp_path: Path, data: bytes) -> None:
         exercise(src, out)
 
 
+# Mutants the long run found; each once crashed with something other than
+# SourceError/SinkError (docs/RELIABILITY.md lists the findings).
+REGRESSIONS = [
+    # unknown audio codec after a 1-byte insert into the mp4 index: AttributeError
+    ("mp4", [("insert", 0.9453125, 0, b"\x00")]),
+]
+
+
+@pytest.mark.parametrize("seed, ops", REGRESSIONS)
+def test_fuzz_regressions(
+    seeds: dict[str, bytes], tmp_path: Path, seed: str, ops: list[Any]
+) -> None:
+    _fuzz(seeds, tmp_path, seed, ops)
+
+
 def test_seeds_are_valid(seeds: dict[str, bytes], tmp_path: Path) -> None:
     """The unmutated seeds transcode fully (so mutants start from a working parse)."""
     for name, data in seeds.items():

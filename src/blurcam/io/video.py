@@ -375,7 +375,7 @@ def _transcode(
 ) -> int:
     vin = inp.streams.video[0]
     vin.thread_type = "AUTO"
-    ain = inp.streams.audio[0] if inp.streams.audio else None
+    ain = _usable_audio(inp, src)
     try:
         out = av.open(str(tmp), mode="w")
     except _WRITE_ERRORS as e:
@@ -445,6 +445,18 @@ def _transcode(
             n,
         )
     return n
+
+
+def _usable_audio(inp: Any, src: Path) -> Any:
+    """The first audio stream, or None (with a warning) when its codec is unknown."""
+    if not inp.streams.audio:
+        return None
+    a = inp.streams.audio[0]
+    cc = a.codec_context
+    if cc is None or not cc.name or cc.name == "none":
+        log.warning("%s: the audio stream has an unknown codec; the output has no audio", src)
+        return None
+    return a
 
 
 def _audio_out(out: Any, ain: Any, copy_audio: bool, src: Path) -> tuple[Any, Any]:
