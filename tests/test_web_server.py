@@ -234,7 +234,7 @@ def test_bad_settings_in_offer_are_refused() -> None:
         async with served() as client:
             br = Browser()
             offer = await br.offer()
-            for bad in ({"model": "/etc/passwd"}, {"strength": 5}, {"effect": "sparkle"}):
+            for bad in ({"model": "/etc/passwd"}, {"strength": 5}, {"effect": "sparkle"}, [1]):
                 resp = await client.post("/offer", json={**offer, "settings": bad})
                 assert resp.status == 400, bad
             assert not client.app[SERVER].peers

@@ -204,8 +204,11 @@ class BlurServer:
                 f"busy: {len(self.peers)} client(s) connected, the limit is {self.max_clients}",
                 headers={"Retry-After": "5"},
             )
+        wanted = body.get("settings") or {}
+        if not isinstance(wanted, dict):
+            raise _error(web.HTTPBadRequest, "settings must be a JSON object")
         try:
-            settings = _settings_from(self.settings, body.get("settings") or {}, self.models)
+            settings = _settings_from(self.settings, wanted, self.models)
         except SettingsError as e:
             raise _error(web.HTTPBadRequest, str(e)) from e
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))

@@ -49,11 +49,17 @@ function controls() {
   };
 }
 
+let sending = false, again = false;
 async function sendControls() {
+  // one request in flight at a time; a slider drag sends its latest value when it lands
   $("strength-value").textContent = parseFloat($("strength").value).toFixed(2);
   if (!state.id) return;
+  if (sending) { again = true; return; }
+  sending = true;
   try { await post(`/peer/${state.id}/settings`, controls()); status("live"); }
   catch (e) { status(e.message, true); }
+  sending = false;
+  if (again) { again = false; sendControls(); }
 }
 
 async function start() {
@@ -148,8 +154,14 @@ async function uploadBackground() {
 
 async function keepAt(ev) {
   if (!state.id || !state.info.keep) return;
+  // the picture is letterboxed inside the element (object-fit: contain)
   const v = $("remote"), rect = v.getBoundingClientRect();
-  const x = (ev.clientX - rect.left) / rect.width, y = (ev.clientY - rect.top) / rect.height;
+  const vw = v.videoWidth || 4, vh = v.videoHeight || 3;
+  const scale = Math.min(rect.width / vw, rect.height / vh);
+  const w = vw * scale, h = vh * scale;
+  const x = (ev.clientX - rect.left - (rect.width - w) / 2) / w;
+  const y = (ev.clientY - rect.top - (rect.height - h) / 2) / h;
+  if (x < 0 || x > 1 || y < 0 || y > 1) return;
   try { await post(`/peer/${state.id}/keep`, { x, y }); status("live"); }
   catch (e) { status(e.message, true); }
 }
