@@ -140,17 +140,21 @@ def source_frames(data: Path | None, n: int = DISTINCT) -> tuple[list[U8], str]:
                 log.warning("cannot decode %s (%s); trying DAVIS frames", clip, e)
         for seq in sorted(data.glob("davis/*/frames")):
             paths = sorted(seq.glob("*.jpg"))[:n]
-            frames = [f for p in paths if (f := cv2.imread(str(p))) is not None]
+            frames = [
+                f.astype(np.uint8, copy=False)
+                for p in paths
+                if (f := cv2.imread(str(p))) is not None
+            ]
             if frames:
                 return frames, f"{seq} ({len(frames)} frames)"
     return _synthetic(n), "synthetic"
 
 
 def _scaled(frames: list[U8], size: tuple[int, int]) -> list[U8]:
-    out = []
+    out: list[U8] = []
     for f in frames:
         interp = cv2.INTER_CUBIC if size[0] > f.shape[1] else cv2.INTER_AREA
-        out.append(np.ascontiguousarray(cv2.resize(f, size, interpolation=interp)))
+        out.append(np.ascontiguousarray(cv2.resize(f, size, interpolation=interp), np.uint8))
     return out
 
 
@@ -217,9 +221,9 @@ class _Recorder:
         for k, v in stages.items():
             self.stages.setdefault(k, [0.0] * n).append(float(v))
         self.total.append(total_ms)
-        for v in self.stages.values():  # a stage skipped this frame counts as 0
-            if len(v) < len(self.total):
-                v.append(0.0)
+        for times in self.stages.values():  # a stage skipped this frame counts as 0
+            if len(times) < len(self.total):
+                times.append(0.0)
 
     def result(self) -> dict[str, Any]:
         stages = {
@@ -319,7 +323,7 @@ def _bench_effects(
     """
     frames = _scaled(frames_src, size)
     warm = _warmup(n)
-    rows = {kind: {"effect": kind, "size": label} for kind in EFFECTS}
+    rows: dict[str, dict[str, Any]] = {k: {"effect": k, "size": label} for k in EFFECTS}
     live: dict[str, tuple[Stream, _Recorder]] = {}
 
     def fail(kind: str, e: Exception, left: int) -> None:

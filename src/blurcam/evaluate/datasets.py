@@ -155,7 +155,7 @@ def read_frame(path: Path) -> NDArray[np.uint8]:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise SourceError(f"cannot read image {path}")
-    return img
+    return img.astype(np.uint8, copy=False)
 
 
 def read_mask(path: Path) -> NDArray[np.uint8]:
@@ -163,4 +163,4 @@ def read_mask(path: Path) -> NDArray[np.uint8]:
     m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if m is None:
         raise SourceError(f"cannot read mask {path}")
-    return m
+    return m.astype(np.uint8, copy=False)

@@ -41,13 +41,14 @@ def as_unit(mask: NDArray[np.generic]) -> F32:
         m = m[:, :, 0]
     if m.ndim != 2:
         raise ValueError(f"expected an HxW mask, got shape {m.shape}")
-    if m.dtype == np.bool_:
-        return m.astype(np.float32)
+    out: F32 = m.astype(np.float32)
     if m.dtype == np.uint8:
-        return m.astype(np.float32) * np.float32(1.0 / 255.0)
-    if m.dtype == np.uint16:
-        return m.astype(np.float32) * np.float32(1.0 / 65535.0)
-    return np.clip(m.astype(np.float32), 0.0, 1.0)
+        out *= np.float32(1.0 / 255.0)
+    elif m.dtype == np.uint16:
+        out *= np.float32(1.0 / 65535.0)
+    elif m.dtype != np.bool_:
+        np.clip(out, 0.0, 1.0, out=out)
+    return out
 
 
 def binarize(mask: NDArray[np.generic]) -> BOOL:

@@ -113,7 +113,8 @@ class PipelinePredictors:
             stream.process(frame)
             alpha = stream.last_alpha
             assert alpha is not None
-            return alpha.copy()  # the stream reuses its buffer on the next frame
+            out: U8 = alpha.copy()  # the stream reuses its buffer on the next frame
+            return out
 
         return predict
 
@@ -239,8 +240,8 @@ class DatasetResult:
         return float(statistics.median(ms)) if ms else None
 
     def worst(self, n: int = _WORST) -> list[tuple[str, float]]:
-        scored = [(s.name, s.miou) for s in self.sequences if s.miou is not None]
-        return sorted(scored, key=lambda t: t[1])[:n]  # type: ignore[arg-type,return-value]
+        scored = [(s.name, v) for s in self.sequences if (v := s.miou) is not None]
+        return sorted(scored, key=lambda t: t[1])[:n]
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -1,0 +1,138 @@
+"""File throughput and peak memory of ``blurcam blur`` on a 1080p30 H.264 file with audio.
+
+Makes the input (the talking-head clip of ``../shared/data`` upscaled to
+1920x1080, each frame shown twice for 30 fps, looped to ``--seconds``, with a
+stereo AAC tone track; synthetic frames without the data), then runs
+``blurcam blur IN OUT`` as a child process and reports wall time, the
+real-time factor (input duration / wall time, decode + process + encode
+included) and the child's peak RSS (``wait4``)::
+
+    python benchmarks/file_throughput.py --seconds 60 --json benchmarks/results/file-60s.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+FPS = 30
+SIZE = (1920, 1080)
+RATE = 48000
+
+
+def _source_frames(data: Path | None, n: int = 150) -> list[np.ndarray]:
+    clip = data / "clips" / "portrait_segmentation_test.mp4" if data else None
+    frames: list[np.ndarray] = []
+    if clip is not None and clip.is_file():
+        with av.open(str(clip)) as c:
+            for f in c.decode(video=0):
+                frames.append(cv2.resize(f.to_ndarray(format="bgr24"), SIZE, cv2.INTER_LINEAR))
+                if len(frames) >= n:
+                    break
+    if not frames:
+        x = np.linspace(0, 255, SIZE[0], dtype=np.float32)[None, :]
+        base = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+        base[..., 0] = x
+        base[..., 2] = 255 - x
+        for i in range(n):
+            f = base.copy()
+            cx = int(SIZE[0] * (0.4 + 0.2 * i / n))
+            cv2.ellipse(f, (cx, 450), (200, 260), 0, 0, 360, (60, 110, 190), -1)
+            frames.append(f)
+    return frames
+
+
+def make_input(path: Path, seconds: float, data: Path | None) -> Path:
+    """1080p30 H.264 (veryfast, crf 23) + stereo AAC, ``seconds`` long."""
+    src = _source_frames(data)
+    n = round(seconds * FPS)
+    per_frame = RATE // FPS
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "crf": "23"})
+        vs.width, vs.height, vs.pix_fmt = *SIZE, "yuv420p"
+        aus = out.add_stream("aac", rate=RATE)
+        aus.layout = "stereo"
+        period = 2 * len(src) - 2
+        for i in range(n):
+            j = (i // 2) % period  # each source frame twice (15 -> 30 fps), ping-pong
+            j = j if j < len(src) else period - j
+            vf = av.VideoFrame.from_ndarray(src[j], format="bgr24")
+            vf.pts, vf.time_base = i, Fraction(1, FPS)
+            out.mux(vs.encode(vf))
+            t = (np.arange(per_frame) + i * per_frame) / RATE
+            env = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)  # speech-like rhythm
+            tone = (0.2 * env * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+            af = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+            af.sample_rate, af.pts = RATE, i * per_frame
+            out.mux(aus.encode(af))
+        out.mux(vs.encode(None))
+        out.mux(aus.encode(None))
+    return path
+
+
+def run_blur(src: Path, dst: Path, extra: list[str]) -> dict[str, float]:
+    cmd = [sys.executable, "-m", "blurcam", "blur", str(src), str(dst), "--force", *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"blurcam blur failed ({proc.returncode}): {err[-500:]}")
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mib": usage.ru_maxrss / 1024.0,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--json", type=Path, default=None, help="write the result here too")
+    ap.add_argument("--keep", type=Path, default=None, help="folder to keep input/output in")
+    ap.add_argument("blur_args", nargs="*", help="extra arguments for blurcam blur (after --)")
+    a = ap.parse_args()
+    data = a.data if a.data.is_dir() else None
+    with tempfile.TemporaryDirectory() as tmp:
+        d = a.keep or Path(tmp)
+        d.mkdir(parents=True, exist_ok=True)
+        src = d / f"in_1080p30_{int(a.seconds)}s.mp4"
+        t0 = time.perf_counter()
+        make_input(src, a.seconds, data)
+        made = time.perf_counter() - t0
+        res = run_blur(src, d / f"out_{int(a.seconds)}s.mp4", a.blur_args)
+    res.update(
+        {
+            "input": f"1920x1080 {FPS} fps H.264 + stereo AAC, {a.seconds:g} s",
+            "frames": round(a.seconds * FPS),
+            "realtime_factor": a.seconds / res["wall_s"],
+            "fps": a.seconds * FPS / res["wall_s"],
+            "input_made_in_s": made,
+            "blur_args": a.blur_args,
+            "cpus": os.cpu_count(),
+            "loadavg_after": list(os.getloadavg()),
+        }
+    )
+    text = json.dumps(res, indent=2)
+    print(text)
+    if a.json:
+        a.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
