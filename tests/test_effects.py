@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from blurcam import Settings, SettingsError, effects
 from blurcam.errors import ModelError, SourceError
-from blurcam.io.background import BackgroundSource, cover, cover_geometry
+from blurcam.io.background import BackgroundSource, cover, cover_geometry, studio_backdrop
 from blurcam.pipeline import Stream
 from blurcam.settings import EffectSettings
 from conftest import FakeSegmenter, disc_mask, synthetic_frame
@@ -157,10 +157,12 @@ def test_replacement_from_a_file_is_scaled_to_cover(tmp_path: Path) -> None:
     assert np.array_equal(out[back], expect[back])
 
 
-def test_replace_without_background_is_a_settings_error() -> None:
-    st = Stream(Settings(effect=EffectSettings(kind="replace")), FakeSegmenter())
-    with pytest.raises(SettingsError, match="background"):
-        st.process(synthetic_frame())
+def test_replace_without_background_uses_the_built_in_backdrop() -> None:
+    st = Stream(Settings(effect=EffectSettings(kind="replace", light_wrap=0)), FakeSegmenter())
+    out = st.process(synthetic_frame())
+    expect = cover(studio_backdrop(), (320, 240))
+    back = cv2.dilate(disc_mask(), np.ones((9, 9), np.uint8)) == 0
+    assert np.array_equal(out[back], expect[back])
 
 
 def test_missing_background_file_is_a_source_error(tmp_path: Path) -> None:
@@ -383,7 +385,6 @@ def test_cli_blur_effect_options(tmp_path: Path) -> None:
         assert main(["blur", str(img), str(out), *opts]) == 0
         assert cv2.imread(str(out)).shape == (240, 320, 3)
     bad = tmp_path / "bad.png"
-    assert main(["blur", str(img), str(bad), "-e", "replace"]) == 2  # no background
     assert main(["blur", str(img), str(bad), "--keep", "1,2,3"]) == 2
     assert main(["blur", str(img), str(bad), "-e", "sparkles"]) == 2
     assert main(["blur", str(img), str(bad), "-e", "replace", "-b", "nope.jpg"]) == 4

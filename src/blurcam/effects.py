@@ -56,7 +56,7 @@ BOKEH_SHAPES = ("disc", "hex")
 _SIGMA_AT_FULL = 0.025  # sigma at strength 1, as a fraction of the longer side
 _SIGMA_SMALL = 2.0  # sigma in pixels at the resolution the blur runs at
 _BOKEH_AT_FULL = 0.04  # disc radius at strength 1, fraction of the longer side
-_BOKEH_SMALL = 7  # disc radius in pixels at the resolution the bokeh runs at
+_BOKEH_SMALL = 6  # disc radius in pixels at the resolution the bokeh runs at
 _WRAP_AT_FULL = 0.012  # light-wrap reach (sigma), fraction of the longer side
 _WRAP_WIDTH = 192  # width the light wrap is computed at
 _DEPTH_LEVELS = 4  # blur levels blended by depth (level 0 = unblurred working frame)
@@ -140,6 +140,21 @@ def _masked_filter(low: F32, weight: F32, filt: Any) -> F32:
     num = filt(low * weight[..., None])
     den = filt(weight)
     return _normalize_fill(num, den)
+
+
+def _plate(low: F32, weight: F32) -> F32:
+    """The "background plate": ``low`` with the person (weight 0) filled from around it.
+
+    A mask-weighted pass with a tiny kernel: outside the person it is nearly
+    ``low`` itself, inside it the pull-push fill. Any plain filter of the plate
+    is then free of the person's colours, which lets bokeh and depth run one
+    filter per level instead of two plus a division.
+    """
+
+    def tiny(x: F32) -> F32:
+        return cv2.GaussianBlur(x, (0, 0), 0.7, borderType=cv2.BORDER_REFLECT)
+
+    return _masked_filter(low, weight, tiny)
 
 
 def _to_u8(x: F32) -> U8:
@@ -238,7 +253,7 @@ def bokeh_background(
     bright pixels are boosted by up to ``1 + 8 * highlights`` (so small lights
     become the bright discs a lens shows), filtered with the aperture kernel
     (mask-weighted, like :func:`blur_background`), clipped and encoded back.
-    The kernel is ~7 px at the working size, so the cost does not grow with
+    The kernel is ~6 px at the working size, so the cost does not grow with
     strength.
     """
     h, w = frame.shape[:2]
@@ -258,14 +273,10 @@ def bokeh_background(
         boost += np.float32(1.0)
         lin *= boost[..., None]
 
-    def disc(x: F32) -> F32:
-        return cv2.filter2D(x, -1, kernel, borderType=cv2.BORDER_REFLECT)
-
     weight = None if alpha is None else _background_weight(_alpha_low(alpha, (tw, th)))
-    if weight is None or float(weight.max()) < 0.5:
-        res = disc(lin)
-    else:
-        res = _masked_filter(lin, weight, disc)
+    if weight is not None and float(weight.max()) >= 0.5:
+        lin = _plate(lin, weight)  # the person filled in with the background around it
+    res = cv2.filter2D(lin, -1, kernel, borderType=cv2.BORDER_REFLECT)
     np.clip(res, 0.0, 1.0, out=res)
     cv2.pow(res, 1.0 / 2.2, dst=res)
     return _upsample(cv2.convertScaleAbs(res, alpha=255.0), (w, h), out)
@@ -348,6 +359,11 @@ def depth_from_mask(a_low: F32) -> F32:
     ceilings and walls are far). Smooth, so blur levels blend without seams.
     """
     h, w = a_low.shape
+    if w > 96:  # smooth by construction: work at half size, resize once
+        half = cv2.resize(a_low, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+        d = cv2.resize(depth_from_mask(half), (w, h), interpolation=cv2.INTER_LINEAR)
+        d[a_low >= 0.5] = 0.0
+        return d
     back = (a_low < 0.5).astype(np.uint8)
     if back.all():
         dist = np.ones((h, w), np.float32)
@@ -413,8 +429,8 @@ def depth_background(
     sigma = blur_sigma(strength, (w, h))
     if sigma < 0.5:
         return _copy(frame, out)
-    # the blend size: wide enough that the sharpest blurred level is ~2 px sigma there
-    bw, bh = _fit((small.shape[1], small.shape[0]), round(w * _SIGMA_SMALL * 3 / sigma))
+    # the blend size: the sharpest blurred level (sigma / 3) is ~1.3 px there
+    bw, bh = _fit((small.shape[1], small.shape[0]), round(w * _SIGMA_SMALL * 2 / sigma))
     base = _shrink(small, (bw, bh)).astype(np.float32)
     if alpha is None:
         plate = base
@@ -424,13 +440,7 @@ def depth_background(
         # so that every level below is a plain blur and still takes no person colour
         a_b = _alpha_low(alpha, (bw, bh))
         weight = _background_weight(a_b)
-        plate = base
-        if float(weight.max()) >= 0.5:
-
-            def tiny(x: F32) -> F32:
-                return cv2.GaussianBlur(x, (0, 0), 0.7, borderType=cv2.BORDER_REFLECT)
-
-            plate = _masked_filter(base, weight, tiny)
+        plate = _plate(base, weight) if float(weight.max()) >= 0.5 else base
         d = depth_from_mask(a_b) if depth is None else None
     if d is None:
         assert depth is not None

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from . import composite, effects, mask
 from .errors import SettingsError
-from .io.background import BackgroundSource
+from .io.background import BackgroundSource, studio_backdrop
 from .keep import KeepTracker, apply_keep, box_from_point
 from .segment import Segmenter, open_segmenter
 from .settings import EffectSettings, SegmentSettings, Settings
@@ -271,15 +271,13 @@ class Stream:
     def _background_source(self, e: EffectSettings) -> BackgroundSource:
         if self._bg_key == "override" and self._bg_source is not None:
             return self._bg_source
-        if e.background is None:
-            raise SettingsError(
-                "effect 'replace' needs a background image or video "
-                "(EffectSettings.background or Stream.set_background)"
-            )
         if self._bg_source is None or self._bg_key != e.background:
             if self._bg_source is not None:
                 self._bg_source.close()
-            self._bg_source = BackgroundSource(e.background)
+            if e.background is None:  # no picture given: the built-in studio backdrop
+                self._bg_source = BackgroundSource(studio_backdrop())
+            else:
+                self._bg_source = BackgroundSource(e.background)
             self._bg_key = e.background
         return self._bg_source
 

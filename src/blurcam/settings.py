@@ -112,9 +112,10 @@ class EffectSettings:
     unused by ``replace``.
 
     Replacement: ``background`` is a path to an image or a video (looped),
-    scaled to cover the frame; ``light_wrap`` 0..1 lets the new background's
-    light spill over the person's edge; ``harmonize`` 0..1 moves the new
-    background's colours toward the camera's lighting.
+    scaled to cover the frame (``None``: a built-in studio backdrop);
+    ``light_wrap`` 0..1 lets the new background's light spill over the
+    person's edge; ``harmonize`` 0..1 moves the new background's colours
+    toward the camera's lighting.
 
     Bokeh: ``bokeh_shape`` ``disc`` or ``hex`` (aperture blades);
     ``highlights`` 0..1 how much bright spots bloom.

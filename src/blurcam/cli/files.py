@@ -23,7 +23,7 @@ Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existin
 Effect = Annotated[
     str,
     typer.Option(
-        "--effect", "-e", help="blur, bokeh (lens), replace (needs --background) or depth."
+        "--effect", "-e", help="blur, bokeh (lens), replace (see --background) or depth."
     ),
 ]
 Background = Annotated[
@@ -76,11 +76,9 @@ def effect_settings(
     """The effect options of ``blurcam blur`` -> :class:`EffectSettings`.
 
     Raises:
-        SettingsError: inconsistent options (replace without a background, bad numbers).
+        SettingsError: bad numbers or option values.
         SourceError: the background or depth model file does not exist.
     """
-    if effect == "replace" and background is None:
-        raise SettingsError("--effect replace needs --background IMAGE_OR_VIDEO")
     for path, what in ((background, "background"), (depth_model, "depth model")):
         if path is not None and not path.is_file():
             raise SourceError(f"{what} not found: {path}")

@@ -21,11 +21,33 @@ from numpy.typing import NDArray
 from ..errors import SourceError
 from .image import IMAGE_EXTS, VIDEO_EXTS, read_image
 
-__all__ = ["BackgroundSource", "cover", "cover_geometry"]
+__all__ = ["BackgroundSource", "cover", "cover_geometry", "studio_backdrop"]
 
 log = logging.getLogger(__name__)
 
 U8 = NDArray[np.uint8]
+
+
+def studio_backdrop(w: int = 1280, h: int = 720) -> U8:
+    """The built-in replacement: a warm studio wall with two soft windows and a few lamps.
+
+    Drawn here rather than shipped as a file, so ``replace`` works without a
+    user picture (and the web page has something before an upload) with no
+    licence question. Deterministic, uint8 HxWx3 BGR.
+    """
+    y = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    top = np.array([120, 150, 200], np.float32)  # BGR: warm beige
+    bottom = np.array([40, 60, 90], np.float32)
+    img = (top * (1 - y) + bottom * y) * np.ones((1, w, 1), np.float32)
+    glow = np.zeros((h, w), np.float32)
+    for x0 in (0.12, 0.62):
+        p0, p1 = (int(x0 * w), int(0.12 * h)), (int((x0 + 0.22) * w), int(0.55 * h))
+        cv2.rectangle(glow, p0, p1, 1.0, -1)
+    glow = cv2.GaussianBlur(glow, (0, 0), 0.02 * w)
+    img += glow[..., None] * np.array([90, 110, 120], np.float32)
+    for cx, cy, r in ((0.45, 0.25, 0.012), (0.5, 0.3, 0.01), (0.88, 0.2, 0.014), (0.05, 0.7, 0.01)):
+        cv2.circle(img, (int(cx * w), int(cy * h)), int(r * w), (200, 240, 255), -1, cv2.LINE_AA)
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def cover_geometry(src: tuple[int, int], dst: tuple[int, int]) -> tuple[int, int, int, int]:
