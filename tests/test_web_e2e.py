@@ -392,8 +392,15 @@ def test_page_blurs_background_keeps_person_sharp(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_page_real_model_on_a_portrait(tmp_path: Path, shared_dir: Path) -> None:
-    """The real pipeline (bundled model) on a real portrait pasted on the stripes."""
+def test_page_real_model_on_a_portrait(
+    tmp_path: Path, shared_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    """The real pipeline (bundled model) on a real portrait pasted on the stripes.
+
+    Opt-in (``-m slow``): the default run keeps to the model-free test above.
+    """
+    if "slow" not in (request.config.option.markexpr or ""):
+        pytest.skip("opt in with -m slow")
     d = shared_dir / "data" / "portraits"
     layout = portrait_layout(d / "images" / "00002.jpg", d / "masks" / "00002.png")
     check_page("web-e2e-portrait", layout, None, tmp_path)
