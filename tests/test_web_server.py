@@ -7,9 +7,11 @@ run wherever aiortc is installed; the real-Chromium test is test_web_e2e.py.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -168,6 +170,7 @@ def test_processed_frames_keep_timestamps_and_are_blurred() -> None:
 
 def test_cleanup_after_disconnect_and_on_shutdown() -> None:
     before = our_threads()
+    refs: list[weakref.ref[Any]] = []
 
     async def main() -> None:
         async with served() as client:
@@ -177,6 +180,9 @@ def test_cleanup_after_disconnect_and_on_shutdown() -> None:
             assert (await b.connect(client))[0] == 200
             assert await until(lambda: len(a.frames) >= 2 and len(b.frames) >= 2)
             assert len(server.peers) == 2
+            for p in server.peers.values():
+                assert p.track is not None
+                refs.extend(weakref.ref(o) for o in (p.track, p.track._stream, p.pc))
             await a.close()  # the browser goes away without saying goodbye
             assert await until(lambda: len(server.peers) == 1), "peer not closed on disconnect"
             # b stays connected until the server stops
@@ -187,6 +193,9 @@ def test_cleanup_after_disconnect_and_on_shutdown() -> None:
     run(main())
     time.sleep(0.2)
     assert our_threads() - before == set()
+    # nothing of the peers stays reachable (their frames, buffers, models)
+    gc.collect()
+    assert [r for r in refs if r() is not None] == []
 
 
 # -------------------------------------------------------------- bad offers
