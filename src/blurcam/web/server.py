@@ -219,7 +219,10 @@ class BlurServer:
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video" and peer.track is None:
                 peer.track = BlurTrack(
-                    track, settings=settings, segmenter_factory=self.segmenter_factory
+                    track,
+                    settings=settings,
+                    segmenter_factory=self.segmenter_factory,
+                    enabled=bool(wanted.get("enabled", True)),
                 )
                 pc.addTrack(peer.track)
             else:  # audio or a second video: drain it, aiortc queues without bound
