@@ -272,6 +272,8 @@ async def run_e2e(y4m: Path, layout: Layout, factory: Any, shot: Path, tmp: Path
             )
             try:
                 page = await browser.new_page(viewport={"width": 1340, "height": 720})
+                js_errors: list[str] = []
+                page.on("pageerror", lambda e: js_errors.append(str(e)))
                 t0 = time.perf_counter()
                 await page.goto(f"http://127.0.0.1:{port}/")
                 await page.wait_for_function(
@@ -308,6 +310,7 @@ async def run_e2e(y4m: Path, layout: Layout, factory: Any, shot: Path, tmp: Path
                     stats=stats,
                     server=server,
                     peers_open=len(app[SERVER].peers),
+                    js_errors=js_errors,
                 )
                 await page.close()  # the page leaves: sendBeacon closes the peer
             finally:
@@ -367,6 +370,7 @@ def check_page(name: str, layout: Layout, factory: Any, tmp_path: Path) -> dict[
     # person sharp: it keeps its detail
     assert figures["lapvar_person_out"] > 0.5 * figures["lapvar_person_in"], figures
     assert r["lag_on"] and r["lag_off"], "frame numbers unreadable"
+    assert r["js_errors"] == [], r["js_errors"]
     c = r["controls"]
     assert c["page_error"] is None, c
     assert c["enabled"] is True, c
