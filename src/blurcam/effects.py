@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -61,6 +61,9 @@ _WRAP_AT_FULL = 0.012  # light-wrap reach (sigma), fraction of the longer side
 _WRAP_WIDTH = 192  # width the light wrap is computed at
 _DEPTH_LEVELS = 4  # blur levels blended by depth (level 0 = unblurred working frame)
 _FILL_THRESHOLD = 0.05  # normalised-convolution weight below which pull-push fills
+
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 # uint8 (sRGB-ish, gamma 2.2) -> linear light; a constant table, not state
 _TO_LINEAR = ((np.arange(256, dtype=np.float32) / 255.0) ** 2.2).astype(np.float32)
@@ -123,7 +126,7 @@ def _normalize_fill(num: F32, den: F32, threshold: float = _FILL_THRESHOLD) -> F
     """
     levels = [(num, den)]
     while float(den.min()) < threshold and min(den.shape[:2]) > 2:
-        num, den = cv2.pyrDown(num), cv2.pyrDown(den)
+        num, den = cast(F32, cv2.pyrDown(num)), cast(F32, cv2.pyrDown(den))
         levels.append((num, den))
     num, den = levels[-1]
     col: F32 = num / np.maximum(den, np.float32(1e-6))[..., None]
@@ -152,24 +155,24 @@ def _plate(low: F32, weight: F32) -> F32:
     """
 
     def tiny(x: F32) -> F32:
-        return cv2.GaussianBlur(x, (0, 0), 0.7, borderType=cv2.BORDER_REFLECT)
+        return cast(F32, cv2.GaussianBlur(x, (0, 0), 0.7, borderType=cv2.BORDER_REFLECT))
 
     return _masked_filter(low, weight, tiny)
 
 
 def _to_u8(x: F32) -> U8:
-    return cv2.convertScaleAbs(x)  # saturating round to uint8
+    return cast(U8, cv2.convertScaleAbs(x))  # saturating round to uint8
 
 
 def _upsample(low: U8, size: tuple[int, int], out: U8 | None) -> U8:
     if out is not None and out.shape[:2] != (size[1], size[0]):
         out = None
-    return cv2.resize(low, size, dst=out, interpolation=cv2.INTER_LINEAR)
+    return cast(U8, cv2.resize(low, size, dst=out, interpolation=cv2.INTER_LINEAR))
 
 
 def _copy(frame: U8, out: U8 | None) -> U8:
     if out is None:
-        return frame.copy()
+        return cast(U8, frame.copy())
     out[...] = frame
     return out
 
@@ -203,7 +206,7 @@ def blur_background(
     low = _shrink(small, (tw, th))
     s_low = sigma * tw / w
 
-    def gauss(x: F32) -> F32:
+    def gauss(x: NDArray[Any]) -> Any:
         return cv2.GaussianBlur(x, (0, 0), s_low, borderType=cv2.BORDER_REFLECT)
 
     if alpha is None:
@@ -233,7 +236,7 @@ def _aperture(radius: int, shape: str) -> F32:
         cv2.fillPoly(k, [pts.round().astype(np.int32)], 1.0, cv2.LINE_AA, sh)
     else:
         cv2.circle(k, (c, c), radius * (1 << sh), 1.0, -1, cv2.LINE_AA, sh)
-    return k / np.float32(k.sum())
+    return cast(F32, k / np.float32(k.sum()))
 
 
 def bokeh_background(
@@ -279,7 +282,7 @@ def bokeh_background(
     res = cv2.filter2D(lin, -1, kernel, borderType=cv2.BORDER_REFLECT)
     np.clip(res, 0.0, 1.0, out=res)
     cv2.pow(res, 1.0 / 2.2, dst=res)
-    return _upsample(cv2.convertScaleAbs(res, alpha=255.0), (w, h), out)
+    return _upsample(cast(U8, cv2.convertScaleAbs(res, alpha=255.0)), (w, h), out)
 
 
 # ----------------------------------------------------------------- replacement
@@ -306,7 +309,7 @@ def harmonize_background(bg: U8, reference: U8, amount: float, out: U8 | None = 
     m = np.zeros((3, 4), np.float32)
     m[[0, 1, 2], [0, 1, 2]] = gain
     m[:, 3] = offset
-    return cv2.transform(bg, m, dst=out)  # saturating per-channel gain + offset
+    return cast(U8, cv2.transform(bg, m, dst=out))  # saturating per-channel gain + offset
 
 
 def light_wrap(bg: U8, alpha: U8, amount: float) -> None:
@@ -329,7 +332,7 @@ def light_wrap(bg: U8, alpha: U8, amount: float) -> None:
     a_low = _alpha_low(alpha, size)
     sigma = max(0.8, _WRAP_AT_FULL * max(w, h) * size[0] / w)
 
-    def gauss(x: F32) -> F32:
+    def gauss(x: NDArray[Any]) -> Any:
         return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
     wb = _background_weight(a_low)
@@ -361,21 +364,21 @@ def depth_from_mask(a_low: F32) -> F32:
     h, w = a_low.shape
     if w > 96:  # smooth by construction: work at half size, resize once
         half = cv2.resize(a_low, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-        d = cv2.resize(depth_from_mask(half), (w, h), interpolation=cv2.INTER_LINEAR)
+        d = cast(F32, cv2.resize(depth_from_mask(cast(F32, half)), (w, h)))
         d[a_low >= 0.5] = 0.0
         return d
     back = (a_low < 0.5).astype(np.uint8)
     if back.all():
         dist = np.ones((h, w), np.float32)
     else:
-        dist = cv2.distanceTransform(back, cv2.DIST_L2, 3)
+        dist = cast(F32, cv2.distanceTransform(back, cv2.DIST_L2, 3))
         dist *= np.float32(1.0 / (0.3 * max(w, h)))
         np.minimum(dist, 1.0, out=dist)
     top = np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None]
     d = np.float32(0.7) * dist + np.float32(0.3) * top
     d = cv2.GaussianBlur(d, (0, 0), 0.03 * max(w, h) + 0.5)
     d[a_low >= 0.5] = 0.0
-    return np.clip(d, 0.0, 1.0, out=d).astype(np.float32, copy=False)
+    return cast(F32, np.clip(d, 0.0, 1.0, out=d).astype(np.float32, copy=False))
 
 
 def normalize_depth(raw: F32, alpha: U8) -> F32:
@@ -402,7 +405,7 @@ def normalize_depth(raw: F32, alpha: U8) -> F32:
     span = max(focus - far, 1e-6)
     out = np.abs(d - np.float32(focus)) * np.float32(1.0 / span)
     out[person] = 0.0
-    return np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False)
+    return cast(F32, np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False))
 
 
 def depth_background(
@@ -444,7 +447,7 @@ def depth_background(
         d = depth_from_mask(a_b) if depth is None else None
     if d is None:
         assert depth is not None
-        d = cv2.resize(depth.astype(np.float32, copy=False), (bw, bh))
+        d = cast(F32, cv2.resize(depth.astype(np.float32, copy=False), (bw, bh)))
     pos = np.clip(d, 0.0, 1.0) * np.float32(_DEPTH_LEVELS - 1)
     acc = plate * np.maximum(np.float32(1.0) - pos, np.float32(0.0))[..., None]
     for k in range(1, _DEPTH_LEVELS):
@@ -508,14 +511,14 @@ class DepthEstimator:
 
     def __call__(self, frame: U8) -> F32:
         """BGR uint8 frame (any size) -> float32 HxW relative depth at model resolution."""
-        x = cv2.resize(frame, self.input_size, interpolation=cv2.INTER_AREA)
-        x = cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32)
+        rgb = cv2.cvtColor(
+            cv2.resize(frame, self.input_size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
+        )
+        x: NDArray[np.float32] = rgb.astype(np.float32)
         if self.norm == "unit":
             x *= np.float32(1.0 / 255.0)
         elif self.norm == "imagenet":
-            x = (x / 255.0 - np.array([0.485, 0.456, 0.406], np.float32)) / np.array(
-                [0.229, 0.224, 0.225], np.float32
-            )
+            x = (x * np.float32(1.0 / 255.0) - _IMAGENET_MEAN) / _IMAGENET_STD
         blob = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
         try:
             y = self._sess.run(None, {self._name: blob})[0]
@@ -524,7 +527,7 @@ class DepthEstimator:
         y = np.asarray(y, np.float32)
         while y.ndim > 2:
             y = y[0]
-        return y
+        return cast(F32, y)
 
     def close(self) -> None:
         self._sess = None

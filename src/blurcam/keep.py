@@ -24,6 +24,7 @@ tracker is given.
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import cv2
 import numpy as np
@@ -38,11 +39,7 @@ Box = tuple[float, float, float, float]
 
 _MIN_POINTS = 6  # fewer surviving flow points than this -> template matching
 _MAX_SCALE_STEP = 1.15  # largest size change accepted between two frames
-_LK = {
-    "winSize": (15, 15),
-    "maxLevel": 3,
-    "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03),
-}
+_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
 
 
 def box_from_point(point: tuple[float, float], side: float, size: tuple[int, int]) -> Box:
@@ -98,7 +95,7 @@ class KeepTracker:
     @staticmethod
     def _crop(gray: U8, box: Box) -> U8:
         x, y, w, h = _int_box(box)
-        return gray[y : y + h, x : x + w].copy()
+        return cast(U8, gray[y : y + h, x : x + w].copy())
 
     def _points(self, gray: U8) -> NDArray[np.float32]:
         x, y, w, h = _int_box(self.box)
@@ -117,10 +114,14 @@ class KeepTracker:
 
     def _flow(self, gray: U8) -> Box | None:
         p0 = self._points(self._prev)
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(self._prev, gray, p0, None, **_LK)
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(  # type: ignore[call-overload]
+            self._prev, gray, p0, None, winSize=(15, 15), maxLevel=3, criteria=_LK_CRITERIA
+        )
         if p1 is None:
             return None
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(gray, self._prev, p1, None, **_LK)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(  # type: ignore[call-overload]
+            gray, self._prev, p1, None, winSize=(15, 15), maxLevel=3, criteria=_LK_CRITERIA
+        )
         if back is None:
             return None
         fb = np.linalg.norm((p0 - back).reshape(-1, 2), axis=1)
@@ -151,7 +152,7 @@ class KeepTracker:
         x, y, w, h = _int_box(self.box)
         tmpl = self._template
         if tmpl.shape[:2] != (h, w):
-            tmpl = cv2.resize(tmpl, (w, h), interpolation=cv2.INTER_LINEAR)
+            tmpl = cast(U8, cv2.resize(tmpl, (w, h), interpolation=cv2.INTER_LINEAR))
         fh, fw = gray.shape[:2]
         x0, y0 = max(0, x - w), max(0, y - h)
         x1, y1 = min(fw, x + 2 * w), min(fh, y + 2 * h)

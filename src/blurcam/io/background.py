@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -43,11 +43,11 @@ def studio_backdrop(w: int = 1280, h: int = 720) -> U8:
     for x0 in (0.12, 0.62):
         p0, p1 = (int(x0 * w), int(0.12 * h)), (int((x0 + 0.22) * w), int(0.55 * h))
         cv2.rectangle(glow, p0, p1, 1.0, -1)
-    glow = cv2.GaussianBlur(glow, (0, 0), 0.02 * w)
+    glow = cast(NDArray[np.float32], cv2.GaussianBlur(glow, (0, 0), 0.02 * w))
     img += glow[..., None] * np.array([90, 110, 120], np.float32)
     for cx, cy, r in ((0.45, 0.25, 0.012), (0.5, 0.3, 0.01), (0.88, 0.2, 0.014), (0.05, 0.7, 0.01)):
         cv2.circle(img, (int(cx * w), int(cy * h)), int(r * w), (200, 240, 255), -1, cv2.LINE_AA)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return cast(U8, np.clip(img, 0, 255).astype(np.uint8))
 
 
 def cover_geometry(src: tuple[int, int], dst: tuple[int, int]) -> tuple[int, int, int, int]:
