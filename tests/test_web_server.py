@@ -516,3 +516,47 @@ def test_docs_example_app_blurs(monkeypatch: pytest.MonkeyPatch) -> None:
             await br.close()
 
     run(main())
+
+
+def test_mangled_offers_never_500_nor_leak() -> None:
+    """Truncated, shuffled and bit-flipped copies of a real offer: 200 or 400, never 500."""
+    import random
+
+    async def main() -> None:
+        rng = random.Random(7)
+        async with served(max_clients=2) as client:
+            server = client.app[SERVER]
+            br = Browser()
+            good = (await br.offer())["sdp"]
+            await br.close()
+            lines = good.split("\r\n")
+            statuses = []
+            for i in range(40):
+                kind = i % 4
+                if kind == 0:
+                    sdp = good[: rng.randrange(len(good))]
+                elif kind == 1:
+                    ls = lines[:]
+                    del ls[rng.randrange(1, len(ls))]
+                    sdp = "\r\n".join(ls)
+                elif kind == 2:
+                    b = bytearray(good.encode())
+                    for _ in range(5):
+                        b[rng.randrange(len(b))] = rng.randrange(32, 127)
+                    sdp = b.decode()
+                else:
+                    ls = lines[:]
+                    rng.shuffle(ls)
+                    sdp = "v=0\r\n" + "\r\n".join(ls)
+                resp = await client.post("/offer", json={"sdp": sdp, "type": "offer"})
+                statuses.append(resp.status)
+                assert resp.status in (200, 400), (resp.status, await resp.text())
+                if resp.status == 200:
+                    pid = (await resp.json())["id"]
+                    await client.post(f"/peer/{pid}/close")
+                else:
+                    assert "error" in await resp.json()
+            assert not server.peers
+            assert 400 in statuses
+
+    run(main())

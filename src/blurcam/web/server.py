@@ -242,14 +242,15 @@ class BlurServer:
             if peer.track is None:
                 raise ValueError("the offer has no video track")
             await pc.setLocalDescription(await pc.createAnswer())
-        except (ValueError, TypeError, KeyError, IndexError, AssertionError) as e:
+        except Exception as e:  # aiortc raises many kinds on a malformed offer
+            log.debug("bad offer", exc_info=True)
             await self.close_peer(peer, "bad offer")
-            raise _error(web.HTTPBadRequest, f"bad SDP offer: {e}") from e
-        except BaseException:
-            await self.close_peer(peer, "error")
+            raise _error(web.HTTPBadRequest, f"bad SDP offer: {e or type(e).__name__}") from e
+        except BaseException:  # cancelled: the client went away mid-offer
+            await self.close_peer(peer, "cancelled")
             raise
         self._spawn(self._expire(peer))
-        log.info("peer %s connected (%d/%d)", peer.id[:6], len(self.peers), self.max_clients)
+        log.info("peer %s answered (%d/%d)", peer.id[:6], len(self.peers), self.max_clients)
         desc = pc.localDescription
         return web.json_response({"sdp": desc.sdp, "type": desc.type, "id": peer.id})
 
