@@ -145,7 +145,7 @@ def test_local_batch_mirrors_reports_failure_and_is_idempotent(tmp_path: Path) -
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     jobs2 = make_plan(discover(root, exclude=out), out, Options())
     assert [j.done for j in jobs2] == [True, False, True, True]
-    rep2 = run_batch([j for j in jobs2], workers=2)
+    rep2 = run_batch(jobs2, workers=1)
     assert _statuses(rep2) == {
         "a.mp4": "skipped",
         "broken.mp4": "failed",
@@ -186,6 +186,7 @@ def test_interrupt_loses_only_files_in_flight_and_resumes(tmp_path: Path) -> Non
     rep = run_batch(make_plan(discover(root), out, Options()), workers=2, on_tick=stop_after_first)
     assert rep.interrupted
     assert rep.count("done") == 1 and rep.count("interrupted") == 3
+    assert rep.summary()["interrupted"] == 3 and rep.summary()["stopped_early"]
     assert not list(out.glob(".*.part*")), "an interrupted worker left its temporary"
     # whatever exists now is complete (recorded) or absent; a rerun does exactly the rest
     jobs = make_plan(discover(root), out, Options())

@@ -85,7 +85,7 @@ class BatchReport:
             "x_realtime": round(media / wall, 3) if wall > 0 else 0.0,
             "workers": self.workers,
             "backend": self.backend,
-            "interrupted": self.interrupted,
+            "stopped_early": self.interrupted,
             "failures": [{"input": f.input, "error": f.error} for f in self.failures],
         }
 

@@ -224,9 +224,10 @@ class _Ray:
             ) from e
         self._ray = ray
         if not ray.is_initialized():
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             try:
                 if address == "local":
+                    # a private throw-away cluster: no token file needed under ~/.ray
+                    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
                     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
                 else:
                     ray.init(address=address, log_to_driver=False)

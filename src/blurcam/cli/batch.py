@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +21,13 @@ from ..batch.plan import STATE_DIR
 from .app import Model, Strength, app, err_console
 
 Workers = Annotated[
-    int, typer.Option("--workers", "-w", min=1, help="Local worker processes (ignored with --ray).")
+    int | None,
+    typer.Option(
+        "--workers",
+        "-w",
+        min=1,
+        help="Worker processes (default: one per CPU); with --ray local, the CPUs of the cluster.",
+    ),
 ]
 
 
@@ -32,7 +39,7 @@ def batch(
     output_dir: Annotated[
         Path, typer.Argument(help="Output folder; the input layout is mirrored.")
     ],
-    workers: Workers = 1,
+    workers: Workers = None,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -96,7 +103,7 @@ def batch(
 
         result = run_batch(
             jobs,
-            workers=workers,
+            workers=workers or os.cpu_count() or 1,
             ray=ray,
             retry=retry,
             split_min=split_min,
