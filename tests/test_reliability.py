@@ -572,3 +572,19 @@ def test_output_mode_is_not_private(tmp_path: Path) -> None:
     old = os.umask(0o022)
     os.umask(old)
     assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o666 & ~old
+
+
+def test_output_symlinked_to_input_is_refused(tmp_path: Path) -> None:
+    src = _image(tmp_path)
+    before = digest(src)
+    link = tmp_path / "out.png"
+    link.symlink_to(src)
+    assert run("blur", src, link, "--force") == SINK
+    assert digest(src) == before and link.is_symlink()
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_device_file_as_input_is_refused(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An endless device (or a FIFO) is not read at all: no hang, one line."""
+    assert run("blur", "/dev/zero", tmp_path / "out.mp4") == SOURCE
+    one_error_line(capfd, "not a file")
