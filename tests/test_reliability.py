@@ -588,3 +588,27 @@ def test_device_file_as_input_is_refused(capfd: pytest.CaptureFixture[str], tmp_
     """An endless device (or a FIFO) is not read at all: no hang, one line."""
     assert run("blur", "/dev/zero", tmp_path / "out.mp4") == SOURCE
     one_error_line(capfd, "not a file")
+
+
+def test_ctrl_c_during_mask_job_removes_its_masks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(folder / f"f{i}.png"), synthetic_frame(64, 48))
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    real = Stream.process
+    calls = {"n": 0}
+
+    def interrupt(self: Stream, frame: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, frame, **kw)
+
+    monkeypatch.setattr(Stream, "process", interrupt)
+    assert run("mask", folder, out) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
