@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from . import composite, effects, mask
+from . import composite, effects, guards, mask
 from .errors import SettingsError
+from .face import Face, FaceDetector, track_faces
 from .io.background import BackgroundSource, studio_backdrop
 from .keep import KeepTracker, apply_keep, box_from_point
 from .segment import Segmenter, open_segmenter
@@ -112,6 +113,12 @@ class Stream:
         self.frames = 0
         self.times = StageTimes()
         self.timing = timing
+        # mask/guard state (quality engineer): history goes into pure functions
+        self._guide: U8 | None = None  # grey frame at model resolution, for motion
+        self._main: NDArray[np.bool_] | None = None  # main person region (people=main)
+        self._faces: list[Face] = []  # tracked faces
+        self._face_due = 0  # frame number of the next face detection
+        self.face_detector: Callable[[U8], list[Face]] | None = None  # built on first use
         # effect state (effects engineer): replacement source, depth model, keep tracker
         self._bg_source: BackgroundSource | None = None
         self._bg_key: object = None
@@ -138,6 +145,8 @@ class Stream:
         self._alpha = None
         self.frames = 0
         self._keep = self._depth_raw = None
+        self._guide = self._main = None
+        self._faces, self._face_due = [], 0
         if self._segmenter is not None:
             self._segmenter.reset()
 
@@ -145,6 +154,9 @@ class Stream:
         if self._owns_segmenter:
             self._close_segmenter()
         self._close_effects()
+        if isinstance(self.face_detector, FaceDetector):
+            self.face_detector.close()
+        self.face_detector = None
 
     def _close_segmenter(self) -> None:
         if self._segmenter is not None:
@@ -178,12 +190,43 @@ class Stream:
         return self._alpha
 
     def infer(self, frame: U8) -> F32:
-        """Segment and smooth: the model-resolution probability, history updated."""
+        """Segment, smooth and keep the main person: the model-resolution probability.
+
+        Updates the history (previous mask, grey guide for motion, main
+        region); ``frame`` is any-size BGR (the working-resolution frame in
+        :meth:`process`).
+        """
         seg = self._ensure_segmenter((frame.shape[1], frame.shape[0]))
+        s = self.settings
         prob = seg(frame)
-        prob = mask.smooth_temporal(prob, self._prev, self.settings.mask)
+        guide = mask.motion_guide(frame, (prob.shape[1], prob.shape[0]))
+        motion = mask.motion_map(guide, self._guide, s.mask)
+        self._guide = guide
+        prob = mask.smooth_temporal(prob, self._prev, s.mask, motion)
         self._prev = prob.copy()
+        if s.guards.people == "main":
+            prob, self._main = guards.keep_main(prob, self._main)
         return prob
+
+    def _guard_faces(self, small: U8, prob: F32, alpha: F32) -> None:
+        """Detect (at a low rate) and track faces, then force them into ``alpha``."""
+        g = self.settings.guards
+        if not g.face:
+            self._faces = []
+            return
+        detections = None
+        if self.frames >= self._face_due:
+            if self.face_detector is None:
+                self.face_detector = FaceDetector(min_score=g.face_score)
+            size = (small.shape[1], small.shape[0])
+            rect = guards.face_search_rect(prob, size)
+            x0, y0, x1, y1 = rect
+            found = self.face_detector(small[y0:y1, x0:x1])
+            detections = guards.faces_to_frame(found, rect, size)
+            self._face_due = self.frames + (g.face_interval if detections else g.face_retry)
+        if self._guide is not None:
+            self._faces = track_faces(self._faces, detections, self._guide, hold=g.face_hold)
+        self._faces = guards.protect_faces(alpha, self._faces, g.face_scale, g.face_core)
 
     def process(self, frame: NDArray[Any], *, infer: bool = True) -> U8:
         """Blur the background of one frame; returns uint8 HxWx3 BGR of the same size.
@@ -213,6 +256,8 @@ class Stream:
         q = mask.refine_guided(prob, small, s.mask)
         a_work = mask.to_alpha(q, s.mask)
         t = tm.add("refine", t)
+        self._guard_faces(small, prob, a_work)
+        t = tm.add("guards", t)
         alpha = mask.upsample_alpha(a_work, (w, h), out=self._bufs["alpha"])
         self._alpha = alpha
         t = tm.add("upsample", t)

@@ -57,28 +57,46 @@ class MaskSettings:
     """Temporal smoothing and edge refinement of the person mask.
 
     ``smoothing`` is the weight of the previous mask where the new one is
-    unsure (0 = off); confident pixels follow the model at once, so the mask
-    does not lag. ``scene_cut`` is the mean absolute mask change above which
-    history is dropped. ``refine`` turns on the image-guided filter;
-    ``refine_width`` is the working width it runs at (wider = finer edges,
-    slower). ``edge_low``/``edge_high`` map model probability to alpha
-    (below low -> 0, above high -> 1).
+    unsure (0 = off); ``hold`` the least weight of history where the image
+    did not move (so a hand the model drops for a frame stays); confident
+    pixels where the image moved follow the model at once, so the mask does
+    not lag. Motion is the grey difference at model resolution,
+    ``motion_low`` (still) to ``motion_high`` (moved) grey levels. ``scene_cut`` is the mean absolute
+    mask change above which history is dropped. ``refine`` turns on the
+    image-guided filter; ``refine_width`` is the working width it runs at,
+    ``refine_grid`` the width of the coarser grid its coefficients are fitted
+    on and ``refine_radius`` its radius on that grid. ``edge_low``/
+    ``edge_high`` map probability to alpha (below low -> 0, above high -> 1);
+    the person edge is at their midpoint (0.55: the models' 0.5 contour lies a
+    little outside the true edge on the dev portraits).
     """
 
-    smoothing: float = 0.6
+    smoothing: float = 0.7
+    hold: float = 0.6
+    motion_low: float = 3.0
+    motion_high: float = 12.0
     scene_cut: float = 0.3
     refine: bool = True
     refine_width: int = 480
-    refine_radius: int = 4
-    refine_eps: float = 0.01
-    edge_low: float = 0.3
+    refine_grid: int = 240
+    refine_radius: int = 3
+    refine_eps: float = 0.001
+    edge_low: float = 0.4
     edge_high: float = 0.7
 
     def __post_init__(self) -> None:
         _check_range("smoothing", self.smoothing, 0.0, 1.0, hi_open=True)
+        _check_range("hold", self.hold, 0.0, 1.0, hi_open=True)
+        if not 0.0 <= self.motion_low < self.motion_high <= 255.0:
+            raise SettingsError(
+                f"need 0 <= motion_low < motion_high <= 255, got "
+                f"{self.motion_low}, {self.motion_high}"
+            )
         _check_range("scene_cut", self.scene_cut, 0.0, 1.0)
         if not 32 <= self.refine_width <= 4096:
             raise SettingsError(f"refine_width must be in [32, 4096], got {self.refine_width}")
+        if not 16 <= self.refine_grid <= 4096:
+            raise SettingsError(f"refine_grid must be in [16, 4096], got {self.refine_grid}")
         if not 1 <= self.refine_radius <= 64:
             raise SettingsError(f"refine_radius must be in [1, 64], got {self.refine_radius}")
         if not 0.0 < self.refine_eps <= 1.0:
@@ -91,14 +109,39 @@ class MaskSettings:
 
 @dataclass(frozen=True, slots=True)
 class GuardSettings:
-    """Protection against the known failures (face blurred, hands dropped)."""
+    """Protection against the known failures: a blurred face, a stranger kept.
 
-    face: bool = False
+    ``face`` forces detected faces to foreground: MediaPipe's short-range face
+    detector runs every ``face_interval`` frames (and whenever no face is
+    tracked, at most every ``face_retry`` frames), faces are tracked between
+    detections, and a face not re-detected is kept for ``face_hold`` frames.
+    ``face_score`` is the detector's minimum score; ``face_core`` the centre
+    part of the detected box always held in the foreground, ``face_scale``
+    the part in which what the model once saw as person is held (see
+    ``guards.protect_faces``). ``people`` is ``all`` or ``main``: keep only
+    the main person (the largest, most central region, followed over time)
+    and put everyone else in the background.
+    """
+
+    face: bool = True
+    face_interval: int = 12
+    face_retry: int = 4
+    face_hold: int = 30
+    face_score: float = 0.5
+    face_scale: float = 0.8
+    face_core: float = 0.6
     people: str = "all"  # all|main
 
     def __post_init__(self) -> None:
         if self.people not in ("all", "main"):
             raise SettingsError(f"people must be 'all' or 'main', got {self.people!r}")
+        for name in ("face_interval", "face_retry", "face_hold"):
+            v = getattr(self, name)
+            if not 1 <= v <= 10_000:
+                raise SettingsError(f"{name} must be in [1, 10000], got {v}")
+        _check_range("face_score", self.face_score, 0.05, 1.0)
+        _check_range("face_scale", self.face_scale, 0.2, 2.0)
+        _check_range("face_core", self.face_core, 0.0, 2.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 from ..errors import ModelError
 from .base import Segmenter
-from .spec import ModelSpec
+from .spec import ModelSpec, sha256_file
 
-__all__ = ["BUNDLED", "bundled_path", "open_segmenter", "resolve_model", "spec_for"]
+__all__ = [
+    "BUNDLED",
+    "REFERENCE",
+    "bundled_path",
+    "open_segmenter",
+    "reference_spec",
+    "resolve_model",
+    "spec_for",
+]
+
+log = logging.getLogger(__name__)
 
 _APACHE = "Apache-2.0 (MediaPipe)"
 
@@ -34,6 +46,77 @@ BUNDLED: dict[str, tuple[str, tuple[int, int], str]] = {
 }
 
 
+# Reference models: never shipped (licences unclear or GPL-3), loaded only from a
+# path the user gives, as ``name=/path/file.onnx`` or a bare path whose sha256 is
+# known. The spec holds what differs (colour order, normalisation, output kind),
+# as documented in shared/models/*/SOURCE.txt and checked on the dev portraits.
+_SINET_MEAN = (102.890434, 111.25247, 126.91212)
+_SINET_STD = (62.93292 * 255.0, 62.82138 * 255.0, 66.355705 * 255.0)
+REFERENCE: dict[str, ModelSpec] = {
+    "sinet": ModelSpec(
+        name="sinet",
+        path=Path("SINet_Softmax_simple.onnx"),
+        input_size=(320, 320),
+        layout="nchw",
+        color="bgr",
+        scale=1.0,
+        mean=_SINET_MEAN,
+        std=_SINET_STD,
+        output="prob2",
+        sha256="17a75acc69747e443717dfaef152ee3c4615f2d81b0269f7c0224c47584af46a",
+        licence="unclear (obs-backgroundremoval GPL-3.0 repo; upstream MIT)",
+    ),
+    "meet": ModelSpec(
+        name="meet",
+        path=Path("mediapipe.onnx"),
+        input_size=(256, 144),
+        output="softmax2",
+        sha256="7f785cf032261a07af7b845f891cab30da3f0757c7b362310e089e3aa8e8860a",
+        licence="unclear (Google Meet model card)",
+    ),
+    "selfie-onnx": ModelSpec(
+        name="selfie-onnx",
+        path=Path("selfie_segmentation.onnx"),
+        input_size=(256, 256),
+        output="prob",
+        sha256="1511ab5564cb0ae179cba9bcad6ad931003ccc71656f11fd270967023678c6a5",
+        licence="Apache-2.0 (MediaPipe, tf2onnx conversion)",
+    ),
+    "rvm": ModelSpec(
+        name="rvm",
+        path=Path("rvm_mobilenetv3_fp32.onnx"),
+        input_size=(512, 288),
+        layout="nchw",
+        output="rvm",
+        sha256="88d4531297118f595bf2fd60f6f566aec2e559393802d1f436c380f0cbbd2828",
+        licence="GPL-3.0 (Robust Video Matting): never vendored",
+    ),
+}
+_BY_SHA = {spec.sha256: name for name, spec in REFERENCE.items()}
+
+
+def reference_spec(name: str, path: Path) -> ModelSpec:
+    """The spec of reference model ``name`` for the user's file at ``path``.
+
+    A file whose sha256 differs from the known export still loads (it may be
+    the user's own export of the same network) but the check is dropped and
+    a warning logged.
+    """
+    if name not in REFERENCE:
+        names = ", ".join(REFERENCE)
+        raise ModelError(f"unknown reference model {name!r}: use one of {names}")
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    spec = REFERENCE[name]
+    digest = sha256_file(path)
+    if digest != spec.sha256:
+        log.warning(
+            "%s: not the known %s export (sha256 %s...); using its spec", path, name, digest[:12]
+        )
+        return replace(spec, path=path, sha256=None)
+    return replace(spec, path=path)
+
+
 def resolve_model(model: str, frame_size: tuple[int, int] | None) -> str:
     """``auto`` -> ``landscape`` for frames wider than 4:3, else ``selfie``."""
     if model != "auto":
@@ -51,12 +134,23 @@ def spec_for(model: str) -> ModelSpec:
         return ModelSpec(
             name=model, path=bundled_path(filename), input_size=size, sha256=digest, licence=_APACHE
         )
+    name, eq, rest = model.partition("=")
+    if eq and name in REFERENCE:
+        return reference_spec(name, Path(rest).expanduser())
+    if model in REFERENCE:
+        raise ModelError(
+            f"{model} is not shipped with blurcam: give its file as {model}=/path/to/"
+            f"{REFERENCE[model].path.name}"
+        )
     path = Path(model).expanduser()
     if path.suffix.lower() not in (".tflite", ".onnx"):
-        names = ", ".join(["auto", *BUNDLED])
+        names = ", ".join(["auto", *BUNDLED, *(f"{n}=PATH" for n in REFERENCE)])
         raise ModelError(f"unknown model {model!r}: use one of {names}, or a .tflite/.onnx path")
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
+    known = _BY_SHA.get(sha256_file(path)) if path.suffix.lower() == ".onnx" else None
+    if known is not None:
+        return replace(REFERENCE[known], path=path)
     out = "prob" if path.suffix.lower() == ".tflite" else "auto"
     return ModelSpec(name=path.stem, path=path, input_size=(256, 256), output=out)
 
@@ -70,6 +164,10 @@ def open_segmenter(
 ) -> Segmenter:
     """Build the segmenter for ``model`` (name or path), choosing the backend by file type."""
     spec = spec_for(resolve_model(model, frame_size))
+    if spec.output == "rvm":
+        from .rvm import RvmSegmenter
+
+        return RvmSegmenter(spec, frame_size=frame_size, threads=threads, device=device)
     if spec.path.suffix.lower() == ".onnx":
         from .onnx import OnnxSegmenter
 

@@ -1,0 +1,338 @@
+"""Face detection (MediaPipe short-range BlazeFace via LiteRT) and tracking between detections.
+
+The model (``segment/models/face_detection_short_range.tflite``, Apache-2.0,
+from mediapipe 0.10.21) takes a 128x128 RGB image in -1..1 and answers, per
+each of 896 SSD anchors, a box + 6 keypoints (offsets in input pixels from
+the anchor centre) and a score logit. Anchors are not in the file: they are
+generated here from MediaPipe's ``SsdAnchorsCalculator`` options for this
+model (4 layers, strides 8/16/16/16, fixed size), and the boxes decoded as
+its ``TensorsToDetectionsCalculator`` does, with weighted non-maximum
+suppression.
+
+Detection is robust to exposure swings because the input is gain-normalised
+first (mean luminance brought to mid-grey); between detections a face is
+followed by normalised cross-correlation of its grey patch at model
+resolution, which gain changes do not disturb either.
+
+:class:`FaceDetector` owns its interpreter (one per stream, no globals);
+decoding and tracking are pure functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ModelError
+from .segment.registry import bundled_path
+from .segment.spec import sha256_file
+
+__all__ = [
+    "FACE_MODEL",
+    "FACE_MODEL_SHA256",
+    "Face",
+    "FaceDetector",
+    "decode_faces",
+    "letterbox",
+    "ssd_anchors",
+    "track_faces",
+    "weighted_nms",
+]
+
+log = logging.getLogger(__name__)
+
+F32 = NDArray[np.float32]
+U8 = NDArray[np.uint8]
+
+FACE_MODEL = "face_detection_short_range.tflite"
+FACE_MODEL_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
+_INPUT = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """One face: box ``(x0, y0, x1, y1)`` in 0..1 of the frame, detector score.
+
+    ``age`` counts frames since the detector last confirmed it (0 = just
+    detected); ``patch`` is the grey template tracking follows (model
+    resolution), or None; ``keep`` is what the face guard learnt of this
+    face (float32 0..1 on a small grid over the box, see
+    ``guards.protect_faces``), or None.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    age: int = 0
+    patch: U8 | None = None
+    keep: F32 | None = None
+
+    @property
+    def center(self) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        return (x0 + x1) / 2.0, (y0 + y1) / 2.0
+
+    @property
+    def size(self) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        return x1 - x0, y1 - y0
+
+
+def ssd_anchors(
+    input_size: int = _INPUT,
+    strides: tuple[int, ...] = (8, 16, 16, 16),
+    anchor_offset: float = 0.5,
+) -> F32:
+    """Anchor centres (N x 2, x then y, in 0..1) of MediaPipe's short-range face model.
+
+    With ``fixed_anchor_size`` and one aspect ratio (plus the interpolated
+    scale), each layer adds two anchors per cell, and consecutive layers of
+    the same stride share one grid: 16x16x2 + 8x8x6 = 896 anchors.
+    """
+    out: list[F32] = []
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        per_cell = 2 * (j - i)
+        n = int(np.ceil(input_size / strides[i]))
+        ys, xs = np.mgrid[0:n, 0:n].astype(np.float32)
+        cx = (xs + anchor_offset) / n
+        cy = (ys + anchor_offset) / n
+        grid = np.stack([cx.ravel(), cy.ravel()], axis=1)
+        out.append(np.repeat(grid, per_cell, axis=0))
+        i = j
+    return np.concatenate(out).astype(np.float32)
+
+
+def letterbox(frame: U8, size: int = _INPUT) -> tuple[U8, tuple[float, float, float, float]]:
+    """Fit ``frame`` into a ``size`` square keeping its aspect, padding with black.
+
+    Returns the square and ``(sx, sy, ox, oy)``: a point ``u`` in 0..1 of the
+    square is ``(u - o) / s`` in 0..1 of the frame.
+    """
+    h, w = frame.shape[:2]
+    k = size / max(w, h)
+    nw, nh = max(1, round(w * k)), max(1, round(h * k))
+    sq = np.zeros((size, size, 3), np.uint8)
+    x0, y0 = (size - nw) // 2, (size - nh) // 2
+    sq[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+    return sq, (nw / size, nh / size, x0 / size, y0 / size)
+
+
+def decode_faces(
+    regressors: F32,
+    logits: F32,
+    anchors: F32,
+    *,
+    min_score: float = 0.5,
+    input_size: int = _INPUT,
+) -> tuple[F32, F32]:
+    """Raw outputs -> (boxes N x 4 as x0, y0, x1, y1 in 0..1 of the input, scores N).
+
+    ``regressors`` is (896, 16) or (1, 896, 16): centre offset, width, height
+    in input pixels, then keypoints (ignored); ``logits`` (896,) or (1, 896,
+    1). Only anchors scoring at least ``min_score`` (after a sigmoid of the
+    logit clipped to +-100, as MediaPipe does) are kept.
+    """
+    reg = np.asarray(regressors, np.float32).reshape(-1, regressors.shape[-1])
+    lg = np.clip(np.asarray(logits, np.float64).reshape(-1), -100.0, 100.0)
+    scores = 1.0 / (1.0 + np.exp(-lg))
+    keep = scores >= min_score
+    if not keep.any():
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    r, a, sc = reg[keep], anchors[keep], scores[keep]
+    cx = r[:, 0] / input_size + a[:, 0]
+    cy = r[:, 1] / input_size + a[:, 1]
+    hw = r[:, 2] / input_size / 2.0
+    hh = r[:, 3] / input_size / 2.0
+    boxes = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1).astype(np.float32)
+    return boxes, sc.astype(np.float32)
+
+
+def _iou(box: F32, boxes: F32) -> F32:
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return (inter / np.maximum(area + areas - inter, 1e-9)).astype(np.float32)
+
+
+def weighted_nms(boxes: F32, scores: F32, iou: float = 0.3) -> tuple[F32, F32]:
+    """MediaPipe's weighted NMS: overlapping boxes are averaged, weighted by score."""
+    order = np.argsort(-scores)
+    boxes, scores = boxes[order], scores[order]
+    out_b, out_s = [], []
+    alive = np.ones(len(boxes), bool)
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        ov = _iou(boxes[i], boxes) >= iou
+        ov &= alive
+        w = scores[ov]
+        out_b.append((boxes[ov] * w[:, None]).sum(0) / w.sum())
+        out_s.append(scores[i])
+        alive &= ~ov
+    if not out_b:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    return np.asarray(out_b, np.float32), np.asarray(out_s, np.float32)
+
+
+def normalise_gain(img: U8, target: float = 118.0) -> U8:
+    """Scale brightness so the mean luminance is ``target`` (gain clipped to 0.5..6)."""
+    m = float(cv2.mean(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))[0])
+    gain = min(6.0, max(0.5, target / max(m, 1.0)))
+    if abs(gain - 1.0) < 0.05:
+        return img
+    return cv2.convertScaleAbs(img, alpha=gain)
+
+
+class FaceDetector:
+    """MediaPipe short-range face detector; ``__call__(frame) -> list[Face]``.
+
+    ``path`` defaults to the bundled model, whose sha256 is checked at load.
+
+    Raises:
+        ModelError: the model file is missing, altered, or will not load.
+    """
+
+    def __init__(
+        self, path: Path | None = None, *, threads: int = 1, min_score: float = 0.5
+    ) -> None:
+        path = path or bundled_path(FACE_MODEL)
+        if not path.is_file():
+            raise ModelError(f"face model not found: {path}")
+        digest = sha256_file(path)
+        if digest != FACE_MODEL_SHA256:
+            raise ModelError(
+                f"face model {path} is corrupt or replaced: sha256 {digest[:16]}..., "
+                f"expected {FACE_MODEL_SHA256[:16]}..."
+            )
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+
+            self._interp = Interpreter(model_path=str(path), num_threads=threads)
+            self._interp.allocate_tensors()
+        except (ImportError, ValueError, RuntimeError) as e:
+            raise ModelError(f"cannot load face model {path}: {e}") from e
+        inp = self._interp.get_input_details()[0]
+        outs = {o["name"]: o["index"] for o in self._interp.get_output_details()}
+        self._in = inp["index"]
+        self._reg = outs.get("regressors", min(outs.values()))
+        self._cls = outs.get("classificators", max(outs.values()))
+        self._buf = np.zeros((1, _INPUT, _INPUT, 3), np.float32)
+        self._anchors = ssd_anchors()
+        self.min_score = min_score
+
+    def __call__(self, frame: U8) -> list[Face]:
+        """Faces in a BGR uint8 frame of any size, best first, boxes in 0..1 of the frame."""
+        sq, (sx, sy, ox, oy) = letterbox(frame)
+        sq = normalise_gain(sq)
+        rgb = cv2.cvtColor(sq, cv2.COLOR_BGR2RGB)
+        np.multiply(rgb, np.float32(2.0 / 255.0), out=self._buf[0], casting="unsafe")
+        self._buf -= np.float32(1.0)
+        self._interp.set_tensor(self._in, self._buf)
+        self._interp.invoke()
+        reg = self._interp.get_tensor(self._reg)
+        cls = self._interp.get_tensor(self._cls)
+        boxes, scores = decode_faces(reg, cls, self._anchors, min_score=self.min_score)
+        boxes, scores = weighted_nms(boxes, scores)
+        faces = []
+        for b, s in zip(boxes, scores, strict=True):
+            x0, x1 = (b[0] - ox) / sx, (b[2] - ox) / sx
+            y0, y1 = (b[1] - oy) / sy, (b[3] - oy) / sy
+            x0, y0 = max(0.0, float(x0)), max(0.0, float(y0))
+            x1, y1 = min(1.0, float(x1)), min(1.0, float(y1))
+            if x1 > x0 and y1 > y0:
+                faces.append(Face((x0, y0, x1, y1), float(s)))
+        return faces
+
+    def close(self) -> None:
+        self._interp = None
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _patch_rect(face: Face, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    w, h = size
+    x0, y0, x1, y1 = face.box
+    return (
+        max(0, int(x0 * w)),
+        max(0, int(y0 * h)),
+        min(w, int(np.ceil(x1 * w))),
+        min(h, int(np.ceil(y1 * h))),
+    )
+
+
+def _with_patch(face: Face, grey: U8) -> Face:
+    size = (grey.shape[1], grey.shape[0])
+    x0, y0, x1, y1 = _patch_rect(face, size)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return replace(face, patch=None)
+    return replace(face, patch=grey[y0:y1, x0:x1].copy())
+
+
+def _follow(face: Face, grey: U8) -> Face:
+    """Move ``face`` to where its patch matches best (search window: one box around)."""
+    if face.patch is None or float(face.patch.std()) < 4.0:
+        # no texture to follow (a flat patch matches anywhere): stay put
+        return replace(face, age=face.age + 1)
+    size = (grey.shape[1], grey.shape[0])
+    ph, pw = face.patch.shape
+    x0, y0, _, _ = _patch_rect(face, size)
+    sx0, sy0 = max(0, x0 - pw // 2), max(0, y0 - ph // 2)
+    sx1, sy1 = min(size[0], x0 + pw + pw // 2), min(size[1], y0 + ph + ph // 2)
+    win = grey[sy0:sy1, sx0:sx1]
+    if win.shape[0] < ph or win.shape[1] < pw:
+        return replace(face, age=face.age + 1)
+    res = cv2.matchTemplate(win, face.patch, cv2.TM_CCOEFF_NORMED)
+    _, best, _, loc = cv2.minMaxLoc(res)
+    if not np.isfinite(best) or best < 0.6:
+        return replace(face, age=face.age + 1)
+    dx = (sx0 + loc[0] - x0) / size[0]
+    dy = (sy0 + loc[1] - y0) / size[1]
+    bx0, by0, bx1, by1 = face.box
+    return replace(face, box=(bx0 + dx, by0 + dy, bx1 + dx, by1 + dy), age=face.age + 1)
+
+
+def track_faces(
+    tracks: list[Face], detections: list[Face] | None, grey: U8, *, hold: int = 30
+) -> list[Face]:
+    """Next tracked faces from the previous ones, this frame's detections and its grey image.
+
+    ``detections`` is None on frames where the detector did not run: every
+    track is then moved by template matching in ``grey`` (any resolution;
+    model resolution is enough). When it did run, each detection replaces
+    the track it overlaps and takes a fresh template; tracks it did not
+    confirm are kept and moved until ``hold`` frames old (a face the detector
+    misses under a sudden exposure swing stays protected). Pure: the inputs
+    are not changed.
+    """
+    moved = [_follow(t, grey) for t in tracks]
+    if detections is None:
+        return [t for t in moved if t.age <= hold]
+    out = []
+    used: set[int] = set()
+    for d in detections:
+        db = np.asarray(d.box, np.float32)
+        ious = [float(_iou(db, np.asarray([t.box], np.float32))[0]) for t in moved]
+        j = int(np.argmax(ious)) if ious else -1
+        keep = None
+        if j >= 0 and ious[j] > 0.2:
+            used.add(j)
+            keep = moved[j].keep  # what the guard learnt follows the face
+        out.append(replace(_with_patch(d, grey), keep=keep))
+    out.extend(t for i, t in enumerate(moved) if i not in used and t.age <= hold)
+    return out
