@@ -100,6 +100,15 @@ def cam(
             "--control-port", min=0, max=65535, help="Local control API/preview port (0 = any)."
         ),
     ] = None,
+    bg_nice: Annotated[
+        int,
+        typer.Option(
+            "--bg-nice",
+            min=0,
+            max=19,
+            help="Lower the model thread's priority by this much (Linux; 0 = off).",
+        ),
+    ] = 10,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite the recording.")] = False,
 ) -> None:
     """Blur the background of live video; Ctrl-C stops (a recording is finished and kept)."""
@@ -130,7 +139,8 @@ def cam(
                     sinks.append(VirtualCamSink(src.size, src.fps, device=vcam_device))
                 elif name == "file":
                     assert output is not None
-                    sinks.append(FileSink(output, src.size, src.fps, force=force))
+                    nice = min(bg_nice, 5)  # the encoder must keep up: lowered less
+                    sinks.append(FileSink(output, src.size, src.fps, force=force, nice=nice))
                 elif name == "preview":
                     sinks.append(PreviewSink())
                 else:
@@ -139,7 +149,9 @@ def cam(
             for s in sinks:
                 s.abort()
             raise
-        runner = LiveRunner(src, sinks, settings, adaptive=adaptive, level=level)
+        runner = LiveRunner(
+            src, sinks, settings, adaptive=adaptive, level=level, background_nice=bg_nice
+        )
         server = None
         if control_port is not None:
             preview = next((s for s in sinks if isinstance(s, PreviewSink)), None)

@@ -42,7 +42,7 @@ from ..errors import BlurcamError
 from ..pipeline import Stream
 from ..segment import Segmenter, open_segmenter
 from ..settings import SegmentSettings, Settings
-from .sinks import LiveSink
+from .sinks import LiveSink, lower_thread_priority
 from .sources import Frame, LiveSource
 
 __all__ = [
@@ -408,6 +408,7 @@ class LiveRunner:
         level: int = 0,
         levels: Sequence[Level] = LEVELS,
         sync_wait: float = 0.5,
+        background_nice: int = 10,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
@@ -423,6 +424,7 @@ class LiveRunner:
         self.stream = Stream(self._effective(), segmenter=self._model)  # type: ignore[arg-type]
         self.stats = LiveStats(fps_nominal=source.fps)
         self.sync_wait = sync_wait  # x frame interval the top level waits for its mask
+        self.background_nice = background_nice  # the model thread yields to capture/composite
         self._clock = clock
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -500,6 +502,8 @@ class LiveRunner:
             self._out_slot.close()
 
     def _segment(self) -> None:
+        # a late mask costs a little quality; a late composite costs a frame
+        lower_thread_priority(self.background_nice)
         while True:
             frame = self._seg_slot.get(timeout=0.1)
             if frame is None:

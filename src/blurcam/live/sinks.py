@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from fractions import Fraction
@@ -30,6 +32,7 @@ __all__ = [
     "NullSink",
     "PreviewSink",
     "VirtualCamSink",
+    "lower_thread_priority",
 ]
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,23 @@ log = logging.getLogger(__name__)
 U8 = NDArray[np.uint8]
 
 MODPROBE_HINT = "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=blurcam"
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Raise the calling thread's nice value by ``nice`` (Linux only; elsewhere nothing).
+
+    Background work (the model, the recording encoder) yields the CPU to the
+    latency-critical capture and composite threads; lowering one's own
+    priority needs no privilege. On Linux ``setpriority`` on a thread id
+    touches that thread alone; on other systems it would touch the process.
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except (OSError, AttributeError) as e:  # not allowed or not supported: run as is
+        log.debug("could not lower thread priority: %s", e)
 
 
 class LiveSink(Protocol):
@@ -191,6 +211,7 @@ class FileSink(_Base):
         preset: str = "ultrafast",
         crf: int = 23,
         queue_size: int = 8,
+        nice: int = 5,
     ) -> None:
         import av
 
@@ -221,6 +242,7 @@ class FileSink(_Base):
         except Exception as e:
             self._atomic.__exit__(type(e), e, e.__traceback__)
             raise SinkError(f"cannot record to {path}: {e}") from e
+        self._nice = nice
         self._q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._error: BaseException | None = None
         self._ts0: float | None = None
@@ -244,6 +266,7 @@ class FileSink(_Base):
 
     def _encode(self) -> None:
         av = self._av
+        lower_thread_priority(self._nice)  # the queue absorbs its delays; the composite can't
         try:
             while True:
                 item = self._q.get()

@@ -341,10 +341,11 @@ class FileSource:
                     self.skipped += 1  # behind by more than a frame: drop, as a camera would
                     self.status = "source behind, skipping"
                     continue
-                if due > now and self._stop.wait(due - now):
+                img = fit_frame(img, self.size)  # before the due time, as a camera delivers
+                if due > self._clock() and self._stop.wait(due - self._clock()):
                     return
                 self.status = "ok"
-                yield Frame(fit_frame(img, self.size), due, index)
+                yield Frame(img, due, index)
                 index += 1
             if n == 0:
                 raise SourceError(f"{self.path}: no frame could be decoded")
