@@ -21,13 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blurcam.errors import SinkError, SourceError
+from blurcam.io import read_image
 from blurcam.io.video import iter_frames, probe_video, transcode
+from conftest import synthetic_frame
 from media import make_video
 
 LIMIT_S = 30.0  # per example; generous for a loaded 2-core machine, a hang is minutes
@@ -175,6 +178,26 @@ def test_fuzz_regressions(
     seeds: dict[str, bytes], tmp_path: Path, seed: str, ops: list[Any]
 ) -> None:
     _fuzz(seeds, tmp_path, seed, ops)
+
+
+@FUZZ
+@given(
+    ext=st.sampled_from([".png", ".jpg", ".webp", ".tif"]),
+    ops=st.lists(mutation, min_size=1, max_size=6),
+)
+def test_fuzz_image_decoding(tmp_path: Path, ext: str, ops: list[Any]) -> None:
+    """Mutated still images: read_image returns a BGR frame or raises SourceError."""
+    ok, buf = cv2.imencode(ext, synthetic_frame(40, 24))
+    assert ok
+    src = tmp_path / f"in{ext}"
+    src.write_bytes(mutate(buf.tobytes(), ops))
+
+    def read() -> None:
+        img = read_image(src)
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+
+    with contextlib.suppress(SourceError):
+        within_limit(read)
 
 
 def test_seeds_are_valid(seeds: dict[str, bytes], tmp_path: Path) -> None:
