@@ -48,15 +48,18 @@ def eval_table(reports: list[tuple[str, dict[str, Any]]]) -> str:
 def bench_tables(res: dict[str, Any]) -> str:
     out = [
         "| size | model | blurcam median | blurcam p95 | naive median | naive p95 | "
-        "speed-up (median) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "speed-up (median) | CPU ms/frame blurcam / naive | speed-up by CPU time |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    nan = float("nan")
     for r in res["sizes"]:
         a, b = r["blurcam"], r["naive"]
         out.append(
             f"| {r['size']} ({r['width']}x{r['height']}) | {r['model']} | "
             f"{a['median_ms']:.2f} ms | {a['p95_ms']:.2f} ms | {b['median_ms']:.2f} ms | "
-            f"{b['p95_ms']:.2f} ms | **{r['speedup_median']:.1f}x** |"
+            f"{b['p95_ms']:.2f} ms | **{r['speedup_median']:.1f}x** | "
+            f"{a.get('cpu_median_ms', nan):.1f} / {b.get('cpu_median_ms', nan):.1f}"
+            f" | {r.get('speedup_cpu_median') or nan:.1f}x |"
         )
     for who in ("blurcam", "naive"):
         names: list[str] = []

@@ -56,7 +56,8 @@ def check_structure(res: dict, sizes: list[str], frames: int) -> None:
             assert row["frames"] == frames
             assert row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"]
             assert row["stages"] and all("mean_ms" in v for v in row["stages"].values())
-        assert r["speedup_median"] > 0
+        assert r["speedup_median"] > 0 and r["speedup_cpu_median"] > 0
+        assert r["blurcam"]["cpu_median_ms"] >= 0
         assert set(r["naive"]["stages"]) == {"segment", "resize", "blur", "composite"}
     assert res["machine"]["cpus"] >= 1
 
@@ -78,7 +79,8 @@ def test_bench_cli_json_structure(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_bench_cli_table_and_bad_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--frames", "2", "--sizes", "128x72", "--synthetic"]) == 0
-    assert "speed-up" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "blurcam bench" in out and "naive" in out and "segment" in out
     assert main(["bench", "--sizes", "huge"]) == 2
     assert "bad size" in capsys.readouterr().err
 

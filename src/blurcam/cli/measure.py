@@ -166,7 +166,8 @@ def bench(
 
 def _print_bench(res: dict[str, Any]) -> None:
     t = Table(title=f"blurcam bench: {res['frames']} frames per size, source {res['source']}")
-    for col in ("size", "model", "blurcam median", "p95", "naive median", "p95", "speed-up"):
+    cols = ("size", "model", "blurcam median", "p95", "naive median", "p95", "speed-up", "by CPU")
+    for col in cols:
         t.add_column(col, justify="left" if col in ("size", "model") else "right")
     for r in res["sizes"]:
         a, b = r["blurcam"], r["naive"]
@@ -178,6 +179,7 @@ def _print_bench(res: dict[str, Any]) -> None:
             f"{b['median_ms']:.2f} ms",
             f"{b['p95_ms']:.2f}",
             f"{r['speedup_median']:.1f}x",
+            f"{r.get('speedup_cpu_median') or 0:.1f}x",
         )
     console.print(t)
     stages = Table(title="blurcam per stage (mean ms; median in brackets)")

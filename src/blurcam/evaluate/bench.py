@@ -22,6 +22,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -214,10 +215,12 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.total: list[float] = []
+        self.cpu: list[float] = []
         self.stages: dict[str, list[float]] = {}
 
-    def add(self, total_ms: float, stages: dict[str, float]) -> None:
+    def add(self, total_ms: float, cpu_ms: float, stages: dict[str, float]) -> None:
         n = len(self.total)
+        self.cpu.append(cpu_ms)
         for k, v in stages.items():
             self.stages.setdefault(k, [0.0] * n).append(float(v))
         self.total.append(total_ms)
@@ -237,14 +240,25 @@ class _Recorder:
         res = summarize(self.total)
         if self.total:
             res["other_mean_ms"] = res["mean_ms"] - sum(s["mean_ms"] for s in stages.values())
+            cpu = summarize(self.cpu)
+            res["cpu_median_ms"], res["cpu_mean_ms"] = cpu["median_ms"], cpu["mean_ms"]
         return {**res, "frames": len(self.total), "stages": stages}
 
 
-def _time_stream(stream: Stream, frame: U8) -> tuple[float, dict[str, float]]:
-    t0 = time.perf_counter()
-    stream.process(frame)
-    dt = (time.perf_counter() - t0) * 1e3
-    return dt, dict(stream.times.ms)
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall ms, process CPU ms over all threads) of one call.
+
+    CPU time is the steadier number on a loaded machine: it does not count
+    the time this process waited for a core, only the work it did.
+    """
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
+
+
+def _time_stream(stream: Stream, frame: U8) -> tuple[float, float, dict[str, float]]:
+    wall, cpu = _timed(lambda: stream.process(frame))
+    return wall, cpu, dict(stream.times.ms)
 
 
 def _warmup(frames: int) -> int:
@@ -284,14 +298,11 @@ def _bench_size(
         while done < n:
             block = min(BLOCK, n - done)
             for j in range(block):
-                dt, st = _time_stream(stream, frames[_order(k + j, len(frames))])
-                ours.add(dt, st)
+                ours.add(*_time_stream(stream, frames[_order(k + j, len(frames))]))
                 tick(1)
             for j in range(block):
                 f = frames[_order(k + j, len(frames))]
-                t0 = time.perf_counter()
-                naive.process(f)
-                ref.add((time.perf_counter() - t0) * 1e3, naive.ms)
+                ref.add(*_timed(partial(naive.process, f)), naive.ms)
                 tick(1)
             k += block
             done += block
@@ -305,6 +316,9 @@ def _bench_size(
         "naive": b,
         "speedup_median": b["median_ms"] / a["median_ms"] if a["median_ms"] > 0 else None,
         "speedup_p95": b["p95_ms"] / a["p95_ms"] if a["p95_ms"] > 0 else None,
+        "speedup_cpu_median": b["cpu_median_ms"] / a["cpu_median_ms"]
+        if a["cpu_median_ms"] > 0
+        else None,
     }
 
 
