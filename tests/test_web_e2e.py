@@ -301,6 +301,15 @@ async def run_e2e(y4m: Path, layout: Layout, factory: Any, shot: Path, tmp: Path
                 phases["lag_off"] = time.perf_counter() - t0
                 passthrough = decode_png(await page.evaluate(GRAB_JS, "remote"))
                 result["controls"] = await drive_controls(page, app[SERVER], tmp)
+                # a second page beyond --max-clients 1 is told the server is busy
+                other = await browser.new_page()
+                await other.goto(f"http://127.0.0.1:{port}/")
+                await other.wait_for_function(
+                    "() => document.getElementById('status').textContent.includes('busy')",
+                    timeout=10000,
+                )
+                result["busy_text"] = await other.text_content("#status")
+                await other.close()
                 result.update(
                     local=local,
                     remote=remote,
@@ -371,6 +380,7 @@ def check_page(name: str, layout: Layout, factory: Any, tmp_path: Path) -> dict[
     assert figures["lapvar_person_out"] > 0.5 * figures["lapvar_person_in"], figures
     assert r["lag_on"] and r["lag_off"], "frame numbers unreadable"
     assert r["js_errors"] == [], r["js_errors"]
+    assert "limit is 1" in r["busy_text"], r["busy_text"]
     c = r["controls"]
     assert c["page_error"] is None, c
     assert c["enabled"] is True, c
