@@ -10,13 +10,20 @@ import typer
 
 from .. import jobs
 from ..errors import SettingsError, SourceError
-from ..settings import EffectSettings, Settings
+from ..settings import EffectSettings, GuardSettings, Settings
 from .app import Device, Model, Strength, Threads, app, build_settings, err_console, progress_bar
 
 Quality = Annotated[
     str, typer.Option("--quality", "-q", help="Encoder speed/size: draft, fast, good, best.")
 ]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
+People = Annotated[
+    str, typer.Option("--people", help="all, or main: keep only the main person, blur the rest.")
+]
+FaceGuard = Annotated[
+    bool,
+    typer.Option("--face-guard/--no-face-guard", help="Never blur a detected face (default on)."),
+]
 
 
 # ---- effect options of `blurcam blur` (effects engineer; docs/EFFECTS.md)
@@ -116,6 +123,8 @@ def blur(
     depth_model: DepthModel = None,
     light_wrap: LightWrap = 0.3,
     harmonize: Harmonize = 0.0,
+    people: People = "all",
+    face_guard: FaceGuard = True,
 ) -> None:
     """Blur or replace the background of an image or a video (audio is copied unchanged)."""
     fx = effect_settings(
@@ -127,7 +136,7 @@ def blur(
         effect=effect,
         threads=threads,
         device=device,
-        base=Settings(effect=fx),
+        base=Settings(effect=fx, guards=GuardSettings(face=face_guard, people=people)),
     )
     t0 = time.perf_counter()
     with _progress("blur", input) as p:
@@ -148,9 +157,15 @@ def mask(
     model: Model = "auto",
     force: Force = False,
     threads: Threads = 2,
+    people: People = "all",
+    face_guard: FaceGuard = True,
 ) -> None:
     """Write the person masks (8-bit PNG, 255 = person) of an image, a folder or a video."""
-    settings = build_settings(model=model, threads=threads)
+    settings = build_settings(
+        model=model,
+        threads=threads,
+        base=Settings(guards=GuardSettings(face=face_guard, people=people)),
+    )
     with _progress("mask", input) as p:
         task = p.task_ids[0]
         n = jobs.mask_file(
