@@ -141,7 +141,7 @@ def upright(image: U8, rotation: int) -> U8:
     """Turn decoded pixels by ``rotation`` degrees counter-clockwise (0 = as is)."""
     if rotation == 0:
         return image
-    return cv2.rotate(image, _ROTATE[rotation])
+    return np.asarray(cv2.rotate(image, _ROTATE[rotation]), dtype=np.uint8)
 
 
 def open_input(path: Path) -> Any:
@@ -159,7 +159,7 @@ def open_input(path: Path) -> Any:
     try:
         streams = container.streams.video
         if not streams:
-            kinds = sorted({s.type for s in container.streams}) or ["nothing"]
+            kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["nothing"]
             raise SourceError(f"{path} has no video stream (it holds: {', '.join(kinds)})")
         vs = streams[0]
         cc = vs.codec_context
@@ -404,7 +404,7 @@ def _transcode(
     try:
         codec = _CODEC_BY_EXT[ext]
         rate = vin.average_rate or vin.guessed_rate or Fraction(30, 1)
-        vout = out.add_stream(codec, rate=rate)
+        vout: Any = out.add_stream(codec, rate=rate)
         vout.width, vout.height = w, h
         vout.pix_fmt = "yuv444p" if codec == "libx264" and (w % 2 or h % 2) else "yuv420p"
         tb_in = vin.time_base or Fraction(1, 90000)
@@ -585,7 +585,7 @@ def _run_threads(
                             h,
                         )
                         resized = True
-                    res = cv2.resize(res, (w, h), interpolation=cv2.INTER_AREA)
+                    res = np.asarray(cv2.resize(res, (w, h), interpolation=cv2.INTER_AREA))
                 nf = av.VideoFrame.from_ndarray(np.ascontiguousarray(res), format="bgr24")
                 pts = obj.pts if obj.pts is not None else obj.dts
                 if pts is not None and obj.time_base is not None and obj.time_base != time_base:
@@ -616,8 +616,8 @@ def _run_threads(
         while td.is_alive():
             td.join(0.5)
     if errors:
-        e = errors[0]
-        if isinstance(e, _WRITE_ERRORS):
-            raise _sink_error(e, "writing failed") from e
-        raise e
+        err = errors[0]
+        if isinstance(err, _WRITE_ERRORS):
+            raise _sink_error(err, "writing failed") from err
+        raise err
     return n
