@@ -211,3 +211,28 @@ def test_stop_wakes_a_waiting_recv() -> None:
         await t.wait_closed()
 
     run(main())
+
+
+def test_over_budget_runs_the_model_every_other_frame() -> None:
+    async def main() -> dict[str, int]:
+        seg = FakeSegmenter(delay=0.04)  # 40 ms a frame against a 33 ms camera
+        t = BlurTrack(Source(interval=1 / 30), segmenter=seg)
+        for _ in range(12):
+            await t.recv()
+        every = t.stats.model_every
+        processed = t.stats.frames_out
+        t.stop()
+        await t.wait_closed()
+        fixed = BlurTrack(
+            Source(interval=1 / 30), segmenter=FakeSegmenter(delay=0.04), adaptive=False
+        )
+        for _ in range(6):
+            await fixed.recv()
+        assert fixed.stats.model_every == 1
+        fixed.stop()
+        await fixed.wait_closed()
+        return {"every": every, "calls": seg.calls, "out": processed}
+
+    r = run(main())
+    assert r["every"] == 2, r
+    assert r["calls"] < r["out"], r  # some frames reused the previous mask

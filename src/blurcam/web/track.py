@@ -94,6 +94,7 @@ class TrackStats:
     fps: float = 0.0
     width: int = 0
     height: int = 0
+    model_every: int = 1  # 2: the model runs on every other frame (over budget)
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -106,6 +107,7 @@ class TrackStats:
             "fps": round(self.fps, 2),
             "width": self.width,
             "height": self.height,
+            "model_every": self.model_every,
             "error": self.error,
         }
 
@@ -131,6 +133,8 @@ class BlurTrack(MediaStreamTrack):
             caller. Without it one is built from ``settings.segment`` on the
             first frame, through ``segmenter_factory`` when given.
         enabled: False passes frames through untouched (the page's on/off).
+        adaptive: run the model on every other frame while a frame costs
+            more than 90% of the camera's frame interval (``stats.model_every``).
 
     Live changes: assign :attr:`settings` (or call :meth:`update`) at any
     time; the new settings take effect on the next frame. The track never
@@ -151,6 +155,7 @@ class BlurTrack(MediaStreamTrack):
         segmenter: Segmenter | None = None,
         segmenter_factory: SegmenterFactory | None = None,
         enabled: bool = True,
+        adaptive: bool = True,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -166,7 +171,12 @@ class BlurTrack(MediaStreamTrack):
         self._keep: tuple[float, float] | None = None
         self._keep_managed = False
         self.enabled = enabled
+        self.adaptive = adaptive
         self.stats = TrackStats()
+        self._interval = 1 / 30  # EMA of the source's frame interval (s)
+        self._last_in = 0.0
+        self._full_ms = 0.0  # EMA of the work of frames that ran the model
+        self._n = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blurcam-track")
         self._queued: tuple[Any, float] | None = None  # newest frame waiting for the worker
         self._done: tuple[Any, float] | None = None  # newest processed frame, not yet sent
@@ -307,6 +317,9 @@ class BlurTrack(MediaStreamTrack):
                 f = await self._source.recv()
                 self.stats.frames_in += 1
                 item = (f, time.perf_counter())
+                if self._last_in:
+                    self._interval = _ema(self._interval, min(1.0, item[1] - self._last_in))
+                self._last_in = item[1]
                 if not self.enabled:
                     self._deliver(item)
                 elif self._busy:
@@ -378,10 +391,11 @@ class BlurTrack(MediaStreamTrack):
             except Exception as e:
                 log.warning("stream change failed: %s", e)
                 self.stats.error = str(e)
+        infer = self._model_now()
         t0 = time.perf_counter()
         try:
             img = frame.to_ndarray(format="bgr24")
-            out = self._stream.process(img)
+            out = self._stream.process(img, infer=infer)
             new = av.VideoFrame.from_ndarray(out, format="bgr24")
         except BlurcamError as e:
             if self.stats.error != str(e):
@@ -398,5 +412,29 @@ class BlurTrack(MediaStreamTrack):
         new.time_base = frame.time_base
         st = self.stats
         st.width, st.height = frame.width, frame.height
-        st.process_ms = _ema(st.process_ms, (time.perf_counter() - t0) * 1000.0)
+        ms = (time.perf_counter() - t0) * 1000.0
+        st.process_ms = _ema(st.process_ms, ms)
+        if infer:
+            self._full_ms = _ema(self._full_ms, ms)
         return new
+
+    def _model_now(self) -> bool:
+        """Run the model on this frame? Every frame, or every other one when over budget.
+
+        When a full frame (model + effect) takes more than 90% of the camera's
+        frame interval, the model runs on every second frame and the others
+        reuse its mask (``Stream.process(infer=False)``); back to every frame
+        below 60%. Fewer frames are then dropped and the latency falls, at
+        the cost of a mask one frame older on half the frames.
+        """
+        budget = 1000.0 * self._interval
+        st = self.stats
+        if not self.adaptive:
+            st.model_every = 1
+        elif st.model_every == 1 and self._full_ms > 0.9 * budget:
+            st.model_every = 2
+            log.info("model on every 2nd frame (%.0f ms > %.0f ms budget)", self._full_ms, budget)
+        elif st.model_every == 2 and self._full_ms < 0.6 * budget:
+            st.model_every = 1
+        self._n += 1
+        return st.model_every == 1 or self._n % 2 == 0
