@@ -128,3 +128,19 @@ def test_boxes_always_land_inside_the_frame(
     a = np.zeros((h, w), np.uint8)
     apply_keep(a, clip_box((x, y, side, side), (w, h)))
     assert a.max() == 255 or min(w, h) < 3
+
+
+def test_tracking_maps_between_working_and_full_resolution() -> None:
+    """At 1280x720 the tracker runs on the 480-wide working frame; boxes are in full pixels."""
+    frames = [
+        (cv2.resize(f, (1280, 720), interpolation=cv2.INTER_NEAREST), (x * 4, y * 3, w * 4, h * 3))
+        for f, (x, y, w, h) in _moving(12)
+    ]
+    e = EffectSettings(kind="bokeh", keep_box=frames[0][1])
+    stream = Stream(Settings(effect=e), FakeSegmenter(mask=np.zeros((720, 1280), np.uint8)))
+    for f, (x, y, w, h) in frames:
+        out = stream.process(f)
+        kb = stream.keep_box
+        assert kb is not None and iou(kb, (x, y, w, h)) >= 0.7
+        inner = (slice(y + 20, y + h - 20), slice(x + 20, x + w - 20))
+        assert np.array_equal(out[inner], f[inner])

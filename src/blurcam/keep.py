@@ -13,9 +13,12 @@ Which tracker: opencv-python-headless 5 ships ``TrackerMIL`` (no model file,
 (KCF, CSRT, MedianFlow) are not in the headless wheel. So the tracker here is a
 small median-flow tracker of our own: pyramidal Lucas-Kanade on corner points
 inside the box, forward-backward checked, median displacement and median scale
-change; when too few points survive (blur, occlusion, a flat object) it falls
-back to normalised template matching around the last position. It runs on the
-working-resolution grey image (~480 px wide) in 1-3 ms.
+change. Its answer is checked against the object's look (normalised
+correlation with a template that is refreshed while matches are good); when
+too few points survive or the result does not look like the object (a jump
+further than the flow can follow, points slid onto the background), template
+matching within one box size of the last position decides. It runs on the
+working-resolution grey image (~480 px wide) in ~3 ms.
 
 Boxes are ``(x, y, w, h)`` floats in the pixel coordinates of the images the
 tracker is given.
@@ -39,6 +42,8 @@ Box = tuple[float, float, float, float]
 
 _MIN_POINTS = 6  # fewer surviving flow points than this -> template matching
 _MAX_SCALE_STEP = 1.15  # largest size change accepted between two frames
+_GOOD_MATCH = 0.7  # template correlation that confirms a position (and refreshes the template)
+_MIN_MATCH = 0.35  # below this the object is taken as lost for the frame
 _LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
 
 
@@ -148,7 +153,20 @@ class KeepTracker:
         w, h = w * scale, h * scale
         return cx - w / 2, cy - h / 2, w, h
 
-    def _match(self, gray: U8) -> Box | None:
+    def _score(self, gray: U8, box: Box) -> float:
+        """Normalised correlation of ``box`` in ``gray`` with the template (-1..1)."""
+        x, y, w, h = _int_box(clip_box(box, self._size))
+        crop = gray[y : y + h, x : x + w]
+        th, tw = self._template.shape[:2]
+        if crop.size == 0 or tw < 3 or th < 3:
+            return -1.0
+        crop = cv2.resize(crop, (tw, th), interpolation=cv2.INTER_LINEAR)
+        res = cv2.matchTemplate(crop, self._template, cv2.TM_CCOEFF_NORMED)
+        v = float(res[0, 0])
+        return v if np.isfinite(v) else -1.0
+
+    def _match(self, gray: U8) -> tuple[Box, float] | None:
+        """Template search within one box size around the last position."""
         x, y, w, h = _int_box(self.box)
         tmpl = self._template
         if tmpl.shape[:2] != (h, w):
@@ -161,15 +179,19 @@ class KeepTracker:
             return None
         res = cv2.matchTemplate(region, tmpl, cv2.TM_CCOEFF_NORMED)
         _, score, _, loc = cv2.minMaxLoc(res)
-        if score < 0.5:
+        if not np.isfinite(score):
             return None
-        return float(x0 + loc[0]), float(y0 + loc[1]), float(w), float(h)
+        return (float(x0 + loc[0]), float(y0 + loc[1]), float(w), float(h)), float(score)
 
     def update(self, gray: U8) -> Box:
         """Follow the box into ``gray`` (same size as before); returns the new box.
 
-        When neither flow nor template matching is confident the box stays
-        where it was (``lost`` counts those frames) rather than jumping.
+        The flow answer is checked against the object's look (the template,
+        refreshed whenever the match is good); when it does not look right
+        (the object jumped further than the flow can follow, or the points
+        slid onto the background) template matching around the last position
+        decides. When neither is confident the box stays where it was
+        (``lost`` counts those frames) rather than jumping.
         """
         if (gray.shape[1], gray.shape[0]) != self._size:
             # the stream changed size: scale the box along, restart from here
@@ -177,15 +199,20 @@ class KeepTracker:
             x, y, w, h = self.box
             self._start(gray, (x * sx, y * sy, w * sx, h * sy))
             return self.box
-        new = self._flow(gray)
-        if new is None:
-            new = self._match(gray)
-        if new is None:
+        new: Box | None = self._flow(gray)
+        score = -1.0 if new is None else self._score(gray, new)
+        if score < _GOOD_MATCH:
+            found = self._match(gray)
+            if found is not None and found[1] > score:
+                new, score = found
+        if new is None or score < _MIN_MATCH:
             self.lost += 1
             log.debug("keep tracker: no confident match (%d frames)", self.lost)
         else:
             self.lost = 0
             self.box = clip_box(new, self._size)
+            if score >= _GOOD_MATCH:  # follow slow changes of look (turning, light)
+                self._template = self._crop(gray, self.box)
         self._prev[...] = gray
         return self.box
 
