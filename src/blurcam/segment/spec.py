@@ -105,6 +105,9 @@ def check_io_shapes(
                 f"{path}: input side {side} is outside 8..{MAX_INPUT_SIDE}: not an image model"
             )
     dims = list(out_shape)
+    h: int | None
+    w: int | None
+    c: int | None
     if len(dims) == 4:
         if dims[0] not in (1, None):
             raise ModelError(f"{path}: output batch must be 1, got shape {out_shape}")
