@@ -166,7 +166,7 @@ class BlurTrack(MediaStreamTrack):
         self._stream = Stream(s, segmenter, **kw)
         self._source = source
         self._settings = s
-        self._pending: Settings | None = None
+        self._applied = s  # what the stream has (worker thread only)
         self._hooks: list[Callable[[Stream], None]] = []
         self._keep: tuple[float, float] | None = None
         self._keep_managed = False
@@ -196,8 +196,8 @@ class BlurTrack(MediaStreamTrack):
 
     @settings.setter
     def settings(self, value: Settings) -> None:
+        # one attribute write: the worker compares it with what it applied last
         self._settings = value
-        self._pending = value
 
     def update(self, **options: Any) -> Settings:
         """Apply shortcut options (``effect``, ``strength``, ``model``, ``threads``) live."""
@@ -379,9 +379,10 @@ class BlurTrack(MediaStreamTrack):
 
     def _work(self, frame: av.VideoFrame) -> av.VideoFrame:
         """Worker thread: apply pending changes, process, keep the timestamps."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self._stream.update(pending)
+        wanted = self._settings
+        if wanted is not self._applied:
+            self._stream.update(wanted)
+            self._applied = wanted
         if self._keep_managed:
             self._sync_keep(frame.width, frame.height)
         while self._hooks:
