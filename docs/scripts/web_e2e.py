@@ -1,6 +1,7 @@
 """Figures and screenshot of docs/WEB.md, from the real-Chromium end-to-end test.
 
-Runs ``tests/test_web_e2e.py``'s page check ``--runs`` times per layout (the
+First ``BlurTrack`` alone (no browser, 8 s per layout), then
+``tests/test_web_e2e.py``'s page check ``--runs`` times per layout (the
 synthetic disc with a fake model; with ``../shared``, also a real portrait
 with the bundled model), prints a Markdown table of medians (min-max) and
 writes the disc run's screenshot, shrunk, to ``docs/img/web.jpg``.
@@ -50,6 +51,66 @@ def cell(values: list[float]) -> str:
     return f"{statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})"
 
 
+def track_bench(layout: Any, seconds: float, factory: Any) -> dict[str, float]:
+    """BlurTrack alone, no browser: a 30 fps 640x480 source, a consumer that
+    pulls like aiortc's sender (encode ~8 ms simulated); latency percentiles."""
+    import asyncio
+    import fractions
+
+    import av
+    import numpy as np
+    from aiortc.mediastreams import MediaStreamTrack
+
+    from blurcam.web import BlurTrack
+
+    class Camera(MediaStreamTrack):
+        kind = "video"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.i = 0
+            self.t0 = 0.0
+
+        async def recv(self) -> av.VideoFrame:
+            loop = asyncio.get_running_loop()
+            if not self.t0:
+                self.t0 = loop.time()
+            self.i += 1
+            await asyncio.sleep(max(0.0, self.t0 + self.i / 30 - loop.time()))
+            f = av.VideoFrame.from_ndarray(layout.frame(self.i % 60), format="bgr24")
+            f.pts, f.time_base = self.i * 3000, fractions.Fraction(1, 90000)
+            return f
+
+    async def run() -> dict[str, float]:
+        kw = {} if factory is None else {"segmenter_factory": factory}
+        t = BlurTrack(Camera(), **kw)
+        lat: list[float] = []
+        loop = asyncio.get_running_loop()
+        for _ in range(10):  # warm up (model load)
+            await t.recv()
+        t.stats.latency_ms = 0.0
+        n0, d0, i0 = t.stats.frames_out, t.stats.dropped, t.stats.frames_in
+        start = loop.time()
+        while loop.time() - start < seconds:
+            f = await t.recv()
+            lat.append(1000 * (loop.time() - t._source.t0 - f.pts / 90000))
+            await asyncio.sleep(0.008)  # the encoder's share
+        elapsed = loop.time() - start
+        st = t.stats
+        t.stop()
+        await t.wait_closed()
+        return {
+            "fps": (st.frames_out - n0) / elapsed,
+            "dropped_pct": 100 * (st.dropped - d0) / max(1, st.frames_in - i0),
+            "process_ms": st.process_ms,
+            "p50": float(np.percentile(lat, 50)),
+            "p95": float(np.percentile(lat, 95)),
+            "model_every": float(st.model_every),
+        }
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -73,7 +134,18 @@ def main() -> None:
             )
         )
     results: dict[str, list[dict[str, Any]]] = {}
-    load = []
+    load = [os.getloadavg()[0]]
+    print(
+        "| BlurTrack alone, 640x480 @30 fps, 8 s | fps out | dropped % | work ms | "
+        "frame in -> out p50 ms | p95 ms | model every |\n|---|---|---|---|---|---|---|"
+    )
+    for name, layout, factory in layouts:
+        b = track_bench(layout, 8.0, factory)
+        print(
+            f"| {name} | {b['fps']:.1f} | {b['dropped_pct']:.0f} | {b['process_ms']:.1f} | "
+            f"{b['p50']:.1f} | {b['p95']:.1f} | {b['model_every']:.0f} |"
+        )
+    print()
     with tempfile.TemporaryDirectory() as tmp:
         for name, layout, factory in layouts:
             for i in range(args.runs):
