@@ -31,6 +31,7 @@ ROWS = [
     ("server work per frame (ms)", lambda f: f["server"]["process_ms"]),
     ("server latency, frame in -> frame out (ms)", lambda f: f["server"]["latency_ms"]),
     ("server output fps", lambda f: f["server"]["fps"]),
+    ("model runs on every Nth frame (adaptive)", lambda f: f["server"]["model_every"]),
     (
         "frames dropped as stale (%)",
         lambda f: 100 * f["server"]["dropped"] / f["server"]["frames_in"],
