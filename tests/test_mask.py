@@ -185,7 +185,7 @@ def test_refine_and_alpha_shapes_and_range(w: int, h: int, pw: int, ph: int, see
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"hold": 1.0}, {"motion_low": 20.0, "motion_high": 10.0}, {"refine_grid": 4}],
+    [{"hold": 1.0}, {"motion_low": 20.0, "motion_high": 10.0}, {"refine_coarse": 4}],
 )
 def test_mask_settings_validation(kwargs: dict[str, float]) -> None:
     from blurcam import SettingsError
@@ -198,3 +198,15 @@ def test_exposure_gains_ramp() -> None:
     g = synthetic.exposure_gains(41)
     assert g[0] == pytest.approx(1.0) and g[-1] == pytest.approx(1.0)
     assert g.min() == pytest.approx(0.3) and g.max() == pytest.approx(1.7)
+
+
+def test_refine_step_follows_person_size() -> None:
+    from blurcam.mask import refine_step
+
+    big = np.zeros((36, 64), np.float32)
+    big[2:, 10:50] = 1.0  # head and shoulders filling the frame
+    small = np.zeros((36, 64), np.float32)
+    small[20:30, 30:34] = 1.0  # a distant full-body person
+    assert refine_step(big, 640, MS) == 4
+    assert refine_step(small, 270, MS) == 1
+    assert refine_step(np.zeros((36, 64), np.float32), 270, MS) == 2

@@ -64,8 +64,9 @@ class MaskSettings:
     ``motion_low`` (still) to ``motion_high`` (moved) grey levels. ``scene_cut`` is the mean absolute
     mask change above which history is dropped. ``refine`` turns on the
     image-guided filter; ``refine_width`` is the working width it runs at,
-    ``refine_grid`` the width of the coarser grid its coefficients are fitted
-    on and ``refine_radius`` its radius on that grid. ``edge_low``/
+    ``refine_coarse`` how many working pixels of person height make one step
+    of the coarser grid its coefficients are fitted on (at most 4) and
+    ``refine_radius`` its radius on that grid. ``edge_low``/
     ``edge_high`` map probability to alpha (below low -> 0, above high -> 1);
     the person edge is at their midpoint (0.55: the models' 0.5 contour lies a
     little outside the true edge on the dev portraits).
@@ -78,7 +79,7 @@ class MaskSettings:
     scene_cut: float = 0.3
     refine: bool = True
     refine_width: int = 480
-    refine_grid: int = 240
+    refine_coarse: int = 160
     refine_radius: int = 3
     refine_eps: float = 0.001
     edge_low: float = 0.4
@@ -95,8 +96,8 @@ class MaskSettings:
         _check_range("scene_cut", self.scene_cut, 0.0, 1.0)
         if not 32 <= self.refine_width <= 4096:
             raise SettingsError(f"refine_width must be in [32, 4096], got {self.refine_width}")
-        if not 16 <= self.refine_grid <= 4096:
-            raise SettingsError(f"refine_grid must be in [16, 4096], got {self.refine_grid}")
+        if not 16 <= self.refine_coarse <= 4096:
+            raise SettingsError(f"refine_coarse must be in [16, 4096], got {self.refine_coarse}")
         if not 1 <= self.refine_radius <= 64:
             raise SettingsError(f"refine_radius must be in [1, 64], got {self.refine_radius}")
         if not 0.0 < self.refine_eps <= 1.0:
