@@ -61,8 +61,9 @@ class MaskSettings:
     did not move (so a hand the model drops for a frame stays); confident
     pixels where the image moved follow the model at once, so the mask does
     not lag. Motion is the grey difference at model resolution,
-    ``motion_low`` (still) to ``motion_high`` (moved) grey levels. ``scene_cut`` is the mean absolute
-    mask change above which history is dropped. ``refine`` turns on the
+    ``motion_low`` (still) to ``motion_high`` (moved) grey levels.
+    ``scene_cut`` is the mean absolute mask change above which history is
+    dropped. ``refine`` turns on the
     image-guided filter; ``refine_width`` is the working width it runs at,
     ``refine_coarse`` how many working pixels of person height make one step
     of the coarser grid its coefficients are fitted on (at most 4) and
