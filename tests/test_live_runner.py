@@ -287,3 +287,16 @@ def test_adaptive_quality_off_keeps_the_level() -> None:
     for i in range(100):
         q.observe(i / 30, 1.0, 1.0, 5)
     assert q.index == 1 and not q.changes
+
+
+def test_model_that_fails_at_start_aborts_the_sinks() -> None:
+    from blurcam.errors import ModelError
+
+    def factory(s: SegmentSettings, size: tuple[int, int]) -> FakeSegmenter:
+        raise ModelError("model file not found: x.tflite")
+
+    sink = RecordingSink()
+    runner = LiveRunner(SynthSource(10), [sink], segmenter_factory=factory)
+    with pytest.raises(ModelError):
+        runner.run()
+    assert sink.aborted and not sink.closed and not sink.out

@@ -139,8 +139,7 @@ def cam(
                     sinks.append(VirtualCamSink(src.size, src.fps, device=vcam_device))
                 elif name == "file":
                     assert output is not None
-                    nice = min(bg_nice, 5)  # the encoder must keep up: lowered less
-                    sinks.append(FileSink(output, src.size, src.fps, force=force, nice=nice))
+                    sinks.append(FileSink(output, src.size, src.fps, force=force))
                 elif name == "preview":
                     sinks.append(PreviewSink())
                 else:

@@ -663,7 +663,15 @@ class LiveRunner:
         kept. A second Ctrl-C while closing aborts them (no half-written file)
         and propagates. On an error every sink is aborted and the error raised.
         """
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # a model that fails to load, or Ctrl-C while it loads
+            self.stop()
+            self._seg_slot.close()
+            self._out_slot.close()
+            self._abort_sinks()
+            self._close_model()
+            raise
         interrupted = False
         try:
             for snap in self.ticks(tick):

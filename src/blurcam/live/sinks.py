@@ -211,7 +211,7 @@ class FileSink(_Base):
         preset: str = "ultrafast",
         crf: int = 23,
         queue_size: int = 8,
-        nice: int = 5,
+        nice: int = 0,
     ) -> None:
         import av
 
@@ -266,7 +266,9 @@ class FileSink(_Base):
 
     def _encode(self) -> None:
         av = self._av
-        lower_thread_priority(self._nice)  # the queue absorbs its delays; the composite can't
+        # not lowered by default: measured with a CPU hog, a nice encoder fell behind,
+        # its queue filled and write() blocked the composite (docs/LIVE.md)
+        lower_thread_priority(self._nice)
         try:
             while True:
                 item = self._q.get()
