@@ -513,7 +513,8 @@ class LiveRunner:
             img = frame.image
             ww, wh = mask.working_size(self.source.size, self.stream.settings.mask.refine_width)
             if (ww, wh) != self.source.size:  # the same model input as Stream.process
-                img = cv2.resize(img, (ww, wh), interpolation=cv2.INTER_LINEAR)
+                small = cv2.resize(img, (ww, wh), interpolation=cv2.INTER_LINEAR)
+                img = np.asarray(small, np.uint8)
             self.stream.infer(img)
             self.stats.inferences += 1
             with self._mask_cond:

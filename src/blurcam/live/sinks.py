@@ -225,11 +225,11 @@ class FileSink(_Base):
         self.size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
         self.rate = Fraction(fps).limit_denominator(1001)
         self.frames = 0
-        self._atomic = atomic_output(path)
+        self._atomic: Any = atomic_output(path)  # entered here, left in close()/abort()
         tmp = self._atomic.__enter__()
         try:
             self._out = av.open(str(tmp), mode="w")
-            vs = self._out.add_stream(codec, rate=self.rate)
+            vs: Any = self._out.add_stream(codec, rate=self.rate)
             vs.width, vs.height = self.size
             vs.pix_fmt = "yuv420p"
             vs.time_base = 1 / self.rate
@@ -381,9 +381,8 @@ class PreviewSink(_Base):
             return seq, None
         h, w = img.shape[:2]
         if w > self.max_width:
-            img = cv2.resize(
-                img, (self.max_width, round(h * self.max_width / w)), interpolation=cv2.INTER_AREA
-            )
+            size = (self.max_width, round(h * self.max_width / w))
+            img = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA), np.uint8)
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         return seq, buf.tobytes() if ok else None
 

@@ -77,7 +77,7 @@ def fit_frame(image: U8, size: tuple[int, int]) -> U8:
     if (w, h) == size:
         return image
     interp = cv2.INTER_AREA if w * h > size[0] * size[1] else cv2.INTER_LINEAR
-    return cv2.resize(image, size, interpolation=interp)
+    return np.asarray(cv2.resize(image, size, interpolation=interp), dtype=np.uint8)
 
 
 def _check_size(width: int | None, height: int | None) -> None:
@@ -104,7 +104,8 @@ class Capture(Protocol):
 
 
 def _open_cv_capture(device: int | str) -> Capture:
-    return cv2.VideoCapture(device)  # type: ignore[no-any-return]
+    cap: Capture = cv2.VideoCapture(device)
+    return cap
 
 
 class CameraSource:
