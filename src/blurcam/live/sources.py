@@ -104,7 +104,16 @@ class Capture(Protocol):
 
 
 def _open_cv_capture(device: int | str) -> Capture:
-    cap: Capture = cv2.VideoCapture(device)
+    """``cv2.VideoCapture`` without OpenCV's own warnings on stderr (we say it in one line)."""
+    log_api = getattr(getattr(cv2, "utils", None), "logging", None)
+    old = log_api.getLogLevel() if log_api is not None else None
+    if log_api is not None:
+        log_api.setLogLevel(log_api.LOG_LEVEL_ERROR)
+    try:
+        cap: Capture = cv2.VideoCapture(device)
+    finally:
+        if log_api is not None and old is not None:
+            log_api.setLogLevel(old)
     return cap
 
 
