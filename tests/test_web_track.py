@@ -74,13 +74,13 @@ def test_frames_are_processed_and_keep_timestamps() -> None:
 def test_slow_model_drops_stale_frames_instead_of_queueing() -> None:
     async def main() -> None:
         src = Source(interval=0.005)  # ~200 fps camera
-        t = BlurTrack(src, segmenter=FakeSegmenter(delay=0.05))  # ~20 fps model
+        t = BlurTrack(src, segmenter=FakeSegmenter(delay=0.05), adaptive=False)  # ~20 fps
         pts = [(await t.recv()).pts for _ in range(6)]
         t.stop()
         await t.wait_closed()
         assert t.stats.dropped > 10
         # consecutive outputs skip ahead: always the newest frame, not the next queued one
-        assert min(np.diff(pts)) > 3000
+        assert np.median(np.diff(pts)) > 3000
         # in flight at any time: one queued, one in the worker, one finished
         assert t.stats.frames_in - t.stats.frames_out - t.stats.dropped <= 3
 

@@ -176,11 +176,13 @@ class BlurTrack(MediaStreamTrack):
         self._interval = 1 / 30  # EMA of the source's frame interval (s)
         self._last_in = 0.0
         self._full_ms = 0.0  # EMA of the work of frames that ran the model
+        self._warmup = 2  # frames left out of the figures (model load, first run)
         self._n = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blurcam-track")
         self._queued: tuple[Any, float] | None = None  # newest frame waiting for the worker
         self._done: tuple[Any, float] | None = None  # newest processed frame, not yet sent
         self._busy = False
+        self._last_offered = 0.0  # arrival time of the newest frame offered to recv
         self._stopped = False
         self._ready = asyncio.Event()
         self._ended = False
@@ -360,11 +362,17 @@ class BlurTrack(MediaStreamTrack):
                 self._deliver(item)
 
     def _deliver(self, item: tuple[Any, float]) -> None:
-        """Offer a finished frame to ``recv``; of two untaken frames the older is dropped."""
-        if self._done is not None:
+        """Offer a finished frame to ``recv``; never one older than the last offered.
+
+        (A frame processed while the track was switched off finishes after
+        newer passed-through frames: it is dropped, so output stays in order.)
+        """
+        if item[1] <= self._last_offered:
             self.stats.dropped += 1
-            if self._done[1] > item[1]:  # a newer one is waiting (passed through meanwhile)
-                return
+            return
+        if self._done is not None:  # the sender did not take the previous one
+            self.stats.dropped += 1
+        self._last_offered = item[1]
         self._done = item
         self._ready.set()
 
@@ -381,6 +389,8 @@ class BlurTrack(MediaStreamTrack):
         """Worker thread: apply pending changes, process, keep the timestamps."""
         wanted = self._settings
         if wanted is not self._applied:
+            if wanted.segment != self._applied.segment:
+                self._warmup = 2  # a new model loads: its first frames are not typical
             self._stream.update(wanted)
             self._applied = wanted
         if self._keep_managed:
@@ -414,6 +424,9 @@ class BlurTrack(MediaStreamTrack):
         st = self.stats
         st.width, st.height = frame.width, frame.height
         ms = (time.perf_counter() - t0) * 1000.0
+        if self._warmup:  # model loading and first-run costs would skew the figures
+            self._warmup -= 1
+            return new
         st.process_ms = _ema(st.process_ms, ms)
         if infer:
             self._full_ms = _ema(self._full_ms, ms)
