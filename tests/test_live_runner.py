@@ -300,3 +300,15 @@ def test_model_that_fails_at_start_aborts_the_sinks() -> None:
     with pytest.raises(ModelError):
         runner.run()
     assert sink.aborted and not sink.closed and not sink.out
+
+
+def test_missed_budget_lowers_quality_and_the_report_says_so() -> None:
+    """A sink twice as slow as the frame interval: drops every second -> down the ladder."""
+    src = SynthSource(150, fps=50)  # 3 s
+    sink = RecordingSink(delay=0.04)
+    runner = LiveRunner(src, [sink], segmenter=FakeSegmenter())
+    rep = runner.run(tick=0.1)
+    assert rep["level"] > 0 and rep["level_changes"] > 0
+    assert rep["level_share"]["L0"] < 1.0
+    assert rep["level_text"].startswith(f"L{rep['level']}:")
+    assert rep["frames_in"] == rep["frames_out"] + rep["dropped"]
