@@ -1,10 +1,11 @@
 """Figures and screenshot of docs/WEB.md, from the real-Chromium end-to-end test.
 
 First ``BlurTrack`` alone (no browser, 8 s per layout), then
-``tests/test_web_e2e.py``'s page check ``--runs`` times per layout (the
-synthetic disc with a fake model; with ``../shared``, also a real portrait
-with the bundled model), prints a Markdown table of medians (min-max) and
-writes the disc run's screenshot, shrunk, to ``docs/img/web.jpg``.
+``tests/test_web_e2e.py``'s page check ``--runs`` times per layout (a drawn
+person with the bundled model, the synthetic disc with no model; with
+``../shared``, also a real portrait), prints a Markdown table of medians
+(min-max) and
+writes the drawn person's screenshot, shrunk, to ``docs/img/web.jpg``.
 
     python docs/scripts/web_e2e.py --runs 3
 """
@@ -120,14 +121,21 @@ def main() -> None:
 
     disc = e2e.disc_layout()
     keep = disc.person | disc.code_mask()
-    layouts: list[tuple[str, Any, Any]] = [
-        ("disc, fake model", disc, lambda s, size: FakeSegmenter(mask=keep))
+    layouts: list[tuple[str, str, Any, Any]] = [
+        ("drawn person, bundled model", "web-e2e", e2e.cartoon_layout(), None),
+        (
+            "disc, no model (fake)",
+            "web-e2e-disc",
+            disc,
+            lambda s, size: FakeSegmenter(mask=keep),
+        ),
     ]
     portraits = SHARED / "data" / "portraits"
     if portraits.is_dir():
         layouts.append(
             (
-                "portrait, bundled model",
+                "real portrait, bundled model",
+                "web-e2e-portrait",
                 e2e.portrait_layout(
                     portraits / "images" / "00002.jpg", portraits / "masks" / "00002.png"
                 ),
@@ -140,7 +148,7 @@ def main() -> None:
         "| BlurTrack alone, 640x480 @30 fps, 8 s | fps out | dropped % | work ms | "
         "frame in -> out p50 ms | p95 ms | model every |\n|---|---|---|---|---|---|---|"
     )
-    for name, layout, factory in layouts:
+    for name, _, layout, factory in layouts:
         b = track_bench(layout, 8.0, factory)
         print(
             f"| {name} | {b['fps']:.1f} | {b['dropped_pct']:.0f} | {b['process_ms']:.1f} | "
@@ -148,10 +156,9 @@ def main() -> None:
         )
     print()
     with tempfile.TemporaryDirectory() as tmp:
-        for name, layout, factory in layouts:
+        for name, tag, layout, factory in layouts:
             for i in range(args.runs):
                 load.append(os.getloadavg()[0])
-                tag = "web-e2e" if factory is not None else "web-e2e-portrait"
                 results.setdefault(name, []).append(e2e.check_page(tag, layout, factory, Path(tmp)))
                 print(f"{name}: run {i + 1}/{args.runs} done", file=sys.stderr)
     if not args.no_image:
