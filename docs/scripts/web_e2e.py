@@ -4,8 +4,8 @@ First ``BlurTrack`` alone (no browser, 8 s per layout), then
 ``tests/test_web_e2e.py``'s page check ``--runs`` times per layout (a drawn
 person with the bundled model, the synthetic disc with no model; with
 ``../shared``, also a real portrait), prints a Markdown table of medians
-(min-max) and
-writes the drawn person's screenshot, shrunk, to ``docs/img/web.jpg``.
+(min-max) and writes the drawn person's screenshot, shrunk, to
+``docs/img/web.jpg``.
 
     python docs/scripts/web_e2e.py --runs 3
 """
