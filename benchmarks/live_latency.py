@@ -102,17 +102,19 @@ def fmt(name: str, r: dict[str, object]) -> str:
         if v > 0
     )
     ok = "yes" if lat["p95_ms"] <= budget else "NO"
+    rec = sum(r.get("sink_dropped", {}).values())  # type: ignore[union-attr]
     return (
         f"{name:<16} {r['fps_nominal']:5.1f} {r['fps_in']:5.1f} {r['fps_out']:5.1f} "
         f"{r['dropped']:5d} {r['source_skipped']:5d} {lat['p50_ms']:6.1f} {lat['p95_ms']:6.1f} "
-        f"{lat['max_ms']:6.1f} {budget:6.1f} {ok:>4} {r['max_queue_age_frames']:4d} "
+        f"{lat['max_ms']:6.1f} {budget:6.1f} {ok:>4} {r['max_queue_age_frames']:4d} {rec:4d} "
         f"L{r['level']}  {share}"
     )
 
 
 HEADER = (
     f"{'case':<16} {'src':>5} {'in':>5} {'out':>5} {'drop':>5} {'skip':>5} "
-    f"{'p50':>6} {'p95':>6} {'max':>6} {'budget':>6} {'ok':>4} {'age':>4} level (share)"
+    f"{'p50':>6} {'p95':>6} {'max':>6} {'budget':>6} {'ok':>4} {'age':>4} {'rec-':>4} "
+    "level (share)"
 )
 
 
@@ -162,7 +164,10 @@ def main() -> int:
     print(HEADER)
     for name, r in results.items():
         print(fmt(name, r))
-    print("latencies in ms (capture -> written); age = max frames newer than the one taken")
+    print(
+        "latencies in ms (capture -> written); age = max frames newer than the one taken; "
+        "rec- = frames the recording left out (encoder behind)"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

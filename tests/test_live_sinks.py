@@ -186,3 +186,20 @@ def test_preview_keeps_the_newest_frame_as_jpeg() -> None:
 def test_explain_keeps_one_line() -> None:
     e = explain_vcam_error("line one\nline two", None)
     assert str(e) == "cannot start the virtual camera: line one"
+
+
+def test_file_sink_behind_leaves_frames_out_instead_of_blocking(tmp_path: Path) -> None:
+    import queue
+
+    out = tmp_path / "rec.mp4"
+    sink = FileSink(out, (64, 48), 10.0, queue_size=2)
+    real_q = sink._q
+    sink._q = queue.Queue(maxsize=2)  # nobody reads this one: a stuck encoder
+    for i in range(10):
+        sink.write(synthetic_frame(64, 48), i / 10)  # returns at once every time
+    assert sink.frames == 2 and sink.dropped == 8
+    held, sink._q = sink._q, real_q
+    while not held.empty():
+        real_q.put(held.get())
+    sink.close()
+    assert len(_frames(out)) == 2

@@ -41,6 +41,8 @@ def format_report(r: dict[str, Any]) -> str:
             f"backlog  max {r['max_lag_frames']} frame(s) between newest captured and written",
             f"quality  {r['level_text']}  (changes {r['level_changes']}; frames: {share})",
             f"model    {r['inferences']} inferences",
+            "sinks    "
+            + ", ".join(f"{k} left out {v}" for k, v in r.get("sink_dropped", {}).items()),
         ]
     )
 

@@ -720,6 +720,7 @@ class LiveRunner:
         report = self.stats.report(self.quality.level, self.quality.levels)
         report["interrupted"] = interrupted
         report["level_changes"] = len(self.quality.changes)
+        report["sink_dropped"] = {s.name: int(getattr(s, "dropped", 0)) for s in self.sinks}
         return report
 
     def _abort_sinks(self) -> None:

@@ -190,7 +190,10 @@ class FileSink(_Base):
     """Records to a video file, atomically: the file appears only when complete.
 
     Encoding (libx264 ``preset``, yuv420p) runs in its own thread behind a
-    bounded queue so that ``write`` costs one frame copy. Timestamps follow
+    bounded queue so that ``write`` costs one frame copy. When the encoder
+    falls ``queue_size`` frames behind, ``write`` leaves the frame out of the
+    file (counted in ``dropped``) instead of stalling the live output; pass
+    ``block=True`` to wait instead. Timestamps follow
     the capture times on a 1/fps grid, so dropped frames leave gaps instead of
     speeding the video up. ``abort`` (and any failure) removes the temporary
     file; an existing output is refused unless ``force``.
@@ -212,6 +215,7 @@ class FileSink(_Base):
         crf: int = 23,
         queue_size: int = 8,
         nice: int = 0,
+        block: bool = False,
     ) -> None:
         import av
 
@@ -243,6 +247,8 @@ class FileSink(_Base):
             self._atomic.__exit__(type(e), e, e.__traceback__)
             raise SinkError(f"cannot record to {path}: {e}") from e
         self._nice = nice
+        self.block = block
+        self.dropped = 0  # frames left out because the encoder queue was full
         self._q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._error: BaseException | None = None
         self._ts0: float | None = None
@@ -261,7 +267,15 @@ class FileSink(_Base):
         pts = max(self._last_pts + 1, round((ts - self._ts0) * float(self.rate)))
         self._last_pts = pts
         w, h = self.size
-        self._q.put((np.array(frame[:h, :w], copy=True), pts))
+        item = (np.array(frame[:h, :w], copy=True), pts)
+        if self.block:
+            self._q.put(item)
+        else:
+            try:
+                self._q.put_nowait(item)
+            except queue.Full:  # the encoder is behind: a gap in the file, not a late call
+                self.dropped += 1
+                return
         self.frames += 1
 
     def _encode(self) -> None:
