@@ -15,8 +15,10 @@ is opt-in: ``BLURCAM_FUZZ_EXAMPLES=3000 python -m pytest -m slow tests/test_fuzz
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,24 +121,32 @@ def within_limit(fn: Callable[[], Any]) -> None:
         raise box[0]
 
 
-def exercise(path: Path, out: Path) -> None:
-    """Every parsing entry point; only SourceError/SinkError may escape."""
+def exercise(path: Path, out: Path) -> str:
+    """Every parsing entry point; only SourceError/SinkError may escape.
+
+    Returns how ``transcode`` ended: ``ok``, ``SourceError`` or ``SinkError``.
+    """
+    outcome = "ok"
     for step in (
         lambda: probe_video(path),
         lambda: sum(1 for _ in iter_frames(path)),
         lambda: transcode(path, out, lambda f: f, quality="draft"),
     ):
-        with contextlib.suppress(*ALLOWED):
+        outcome = "ok"
+        try:
             within_limit(step)
+        except ALLOWED as e:
+            outcome = type(e).__name__
     assert not [p for p in out.parent.iterdir() if ".part" in p.name], "temporary left behind"
+    return outcome
 
 
-def _fuzz(seeds: dict[str, bytes], tmp: Path, seed: str, ops: list[Any]) -> None:
+def _fuzz(seeds: dict[str, bytes], tmp: Path, seed: str, ops: list[Any]) -> str:
     src = tmp / f"in.{seed}"
     src.write_bytes(mutate(seeds[seed], ops))
     out = tmp / "out.mp4"
     out.unlink(missing_ok=True)
-    exercise(src, out)
+    return exercise(src, out)
 
 
 FUZZ = settings(
@@ -233,6 +243,12 @@ def test_fuzz_long(opt_in_slow: None, seeds: dict[str, bytes], tmp_path: Path) -
         ops=st.lists(mutation, min_size=1, max_size=8),
     )
     def run(seed: str, ops: list[Any]) -> None:
-        _fuzz(seeds, tmp_path, seed, ops)
+        key = f"{seed}:{_fuzz(seeds, tmp_path, seed, ops)}"
+        tally[key] = tally.get(key, 0) + 1
 
+    tally: dict[str, int] = {}
+    t0 = time.perf_counter()
     run()
+    report = {"examples": sum(tally.values()), "seconds": round(time.perf_counter() - t0)}
+    report.update(sorted(tally.items()))
+    print("fuzz tally (transcode outcome per seed):", json.dumps(report))
