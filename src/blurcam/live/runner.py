@@ -437,6 +437,7 @@ class LiveRunner:
         self._newest = -1
         self._errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
+        self._running = 0  # threads not yet finished (guarded by _lock)
 
     # ------------------------------------------------------------ controls
     @property
@@ -589,8 +590,10 @@ class LiveRunner:
                 self._seg_slot.close()
                 self._out_slot.close()
             finally:
-                if all(not t.is_alive() or t is threading.current_thread() for t in self._threads):
-                    self._done.set()
+                with self._lock:  # the last thread out says so (no is_alive() race)
+                    self._running -= 1
+                    if self._running == 0:
+                        self._done.set()
 
         return run
 
@@ -610,6 +613,7 @@ class LiveRunner:
         ):
             t = threading.Thread(target=self._guard(target), name=f"blurcam-{name}", daemon=True)
             self._threads.append(t)
+        self._running = len(self._threads)
         for t in self._threads:
             t.start()
 
