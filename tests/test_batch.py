@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing as mp
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import av
@@ -142,17 +144,15 @@ def test_local_batch_mirrors_reports_failure_and_is_idempotent(tmp_path: Path) -
     assert ticks[-1].files_done == 4 and ticks[-1].failed == 1
     assert ticks[-1].frames_done == 10 + 8 + 1
 
-    # second run: nothing to do but the broken file
-    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    # second run: the failed file is tried again, the others are complete
     jobs2 = make_plan(discover(root, exclude=out), out, Options())
     assert [j.done for j in jobs2] == [True, False, True, True]
-    rep2 = run_batch(jobs2, workers=1)
-    assert _statuses(rep2) == {
-        "a.mp4": "skipped",
-        "broken.mp4": "failed",
-        "b.mp4": "skipped",
-        "c.png": "skipped",
-    }
+    # without the broken file the same batch processes nothing and rewrites nothing
+    (root / "talks" / "broken.mp4").unlink()
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    rep2 = run_batch(make_plan(discover(root, exclude=out), out, Options()), workers=2)
+    assert _statuses(rep2) == {"a.mp4": "skipped", "b.mp4": "skipped", "c.png": "skipped"}
+    assert rep2.count("done") == 0
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes, "a complete output was rewritten"
 
 
@@ -176,7 +176,7 @@ def test_changes_make_outputs_incomplete(tmp_path: Path) -> None:
 def test_interrupt_loses_only_files_in_flight_and_resumes(tmp_path: Path) -> None:
     root = tmp_path / "in"
     root.mkdir()
-    for k in range(4):
+    for k in range(3):
         make_video(root / f"v{k}.mp4", frames=10)
     out = tmp_path / "out"
 
@@ -186,8 +186,8 @@ def test_interrupt_loses_only_files_in_flight_and_resumes(tmp_path: Path) -> Non
 
     rep = run_batch(make_plan(discover(root), out, Options()), workers=2, on_tick=stop_after_first)
     assert rep.interrupted
-    assert rep.count("done") == 1 and rep.count("interrupted") == 3
-    assert rep.summary()["interrupted"] == 3 and rep.summary()["stopped_early"]
+    assert rep.count("done") == 1 and rep.count("interrupted") == 2
+    assert rep.summary()["interrupted"] == 2 and rep.summary()["stopped_early"]
     assert not list(out.glob(".*.part*")), "an interrupted worker left its temporary"
     # whatever exists now is complete (recorded) or absent; a rerun does exactly the rest
     jobs = make_plan(discover(root), out, Options())
@@ -195,9 +195,35 @@ def test_interrupt_loses_only_files_in_flight_and_resumes(tmp_path: Path) -> Non
     assert complete >= 1
     for j in jobs:
         assert j.done or not j.sidecar.exists()
-    rep2 = run_batch(jobs, workers=2)
-    assert rep2.count("done") == 4 - complete and rep2.count("skipped") == complete
-    assert all(stream_summary(out / f"v{k}.mp4")["frames"] == 10 for k in range(4))
+    rep2 = run_batch(jobs, workers=1)
+    assert rep2.count("done") == 3 - complete and rep2.count("skipped") == complete
+    assert all(stream_summary(out / f"v{k}.mp4")["frames"] == 10 for k in range(3))
+
+
+@pytest.mark.slow
+def test_killed_worker_loses_only_its_files_and_they_are_retried(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    for k in range(3):
+        make_video(root / f"v{k}.mp4", frames=30)
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def kill_a_worker(t: Tick) -> None:
+        if not killed and t.frames_done > 0:  # a worker is mid-file
+            for p in mp.active_children():
+                if p.pid and p.is_alive():
+                    os.kill(p.pid, signal.SIGKILL)
+                    killed.append(p.pid)
+                    break
+
+    rep = run_batch(
+        make_plan(discover(root), out, Options()), workers=2, retry=1, on_tick=kill_a_worker
+    )
+    assert killed
+    assert [f.status for f in rep.files] == ["done"] * 3, [f.error for f in rep.files]
+    assert max(f.attempts for f in rep.files) == 2
+    assert all(stream_summary(out / f"v{k}.mp4")["frames"] == 30 for k in range(3))
 
 
 def test_transient_failure_is_retried_then_reported(tmp_path: Path) -> None:
@@ -264,7 +290,8 @@ def test_cli_batch_report_and_exit_codes(tmp_path: Path) -> None:
     root = _archive(tmp_path / "in")
     out = tmp_path / "out"
     report = tmp_path / "r.json"
-    assert main(["batch", str(root), str(out), "--report", str(report), "--retry", "0"]) == 1
+    args = ["--report", str(report), "--retry", "0", "--workers", "1"]
+    assert main(["batch", str(root), str(out), *args]) == 1
     data = json.loads(report.read_text())
     assert data["summary"]["done"] == 3 and data["summary"]["failed"] == 1
     assert {f["status"] for f in data["files"]} == {"done", "failed"}

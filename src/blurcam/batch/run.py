@@ -23,7 +23,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -153,7 +153,7 @@ class _Pool:
 
     def __init__(self, workers: int, threads: int) -> None:
         ctx = mp.get_context("spawn")
-        self.capacity = workers
+        self.capacity = self.slots = workers
         self.progress: Any = ctx.Queue()
         self._ctx, self._threads, self._workers = ctx, threads, workers
         self._ex = self._new()
@@ -234,7 +234,8 @@ class _Ray:
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise BlurcamError(f"cannot connect to the Ray cluster at {address!r}: {e}") from e
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
-        self.capacity = max(1, int(cpus // task_cpus)) * 2  # keep every CPU fed, plus a spare
+        self.slots = max(1, int(cpus // task_cpus))  # tasks that run at once
+        self.capacity = 2 * self.slots  # in flight: every slot fed, plus one queued each
         self._task = ray.remote(run_unit).options(
             num_cpus=task_cpus, max_retries=0, retry_exceptions=False
         )
@@ -306,8 +307,32 @@ def _threads_per_worker(workers: int) -> int:
 
 
 def _part_path(work_dir: Path, job: Job, index: int) -> Path:
+    """Hidden (never scanned as input) and matched by the stale-temporary cleanup of the plan."""
     tag = hashlib.sha1(str(job.dst).encode()).hexdigest()[:12]
-    return work_dir / f"{job.dst.stem}.{tag}.{index:03d}.mp4"
+    return work_dir / f".{job.dst.stem}.{tag}-{index:03d}.part.mp4"
+
+
+def _probe_all(states: list[_JobState]) -> None:
+    """Frames and duration from each video's header, for the progress bar and splitting.
+
+    Headers are read by a few threads, since on network storage each probe
+    is mostly waiting; an unreadable file is left for its worker to report.
+    """
+
+    def probe(st: _JobState) -> None:
+        if st.job.kind == "image":
+            st.frames_expected = 1
+            return
+        with contextlib.suppress(BlurcamError):
+            info = probe_video(st.job.src)
+            st.frames_expected, st.duration = info.frames, info.duration
+
+    if len(states) < 8:
+        for st in states:
+            probe(st)
+        return
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        list(ex.map(probe, states))
 
 
 def run_batch(
@@ -349,13 +374,7 @@ def run_batch(
             states[i] = _JobState(job)
     skipped = len(jobs) - len(states)
 
-    for st in states.values():  # header facts for the progress bar and splitting
-        if st.job.kind == "image":
-            st.frames_expected = 1
-            continue
-        with contextlib.suppress(BlurcamError):
-            info = probe_video(st.job.src)
-            st.frames_expected, st.duration = info.frames, info.duration
+    _probe_all(list(states.values()))
 
     if ray:
         threads = max(1, min(8, int(task_cpus)))
@@ -364,6 +383,7 @@ def run_batch(
         threads = _threads_per_worker(workers)
         executor = _Pool(workers, threads) if states else None
     capacity = executor.capacity if executor is not None else 1
+    slots = executor.slots if executor is not None else 1
 
     todo: deque[tuple[Unit, int]] = deque()  # (unit, attempt)
     for i, st in states.items():
@@ -371,17 +391,26 @@ def run_batch(
         n_parts = 1
         if (
             split_min > 0
-            and capacity > 1
+            and slots > 1
             and job.kind == "video"
             and job.dst.suffix.lower() in SPLIT_EXTS
             and st.duration >= 2 * split_min
         ):
-            n_parts = min(capacity, int(st.duration // split_min))
-        segments = plan_segments(job.src, n_parts) if n_parts > 1 else []
+            n_parts = min(slots, int(st.duration // split_min))
+        segments: list[Segment] = []
+        if n_parts > 1:
+            try:
+                segments = plan_segments(job.src, n_parts)
+            except BlurcamError as e:  # the worker will report it, unsplit
+                log.info("not splitting %s: %s", job.src, e)
         if len(segments) > 1:
             wd = work_dir or job.dst.parent
             wd.mkdir(parents=True, exist_ok=True)
             st.parts = [_part_path(wd, job, s.index) for s in segments]
+            stale = _part_path(wd, job, 0).name.replace("-000.part", "-*.part")
+            for old in wd.glob(stale):  # parts of a run that was killed
+                with contextlib.suppress(OSError):
+                    old.unlink()
             st.units = len(segments)
             for seg, part in zip(segments, st.parts, strict=True):
                 todo.append((Unit((i, seg.index), job, threads, seg, part), 1))
