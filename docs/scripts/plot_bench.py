@@ -60,7 +60,9 @@ def plot(res: dict, out: Path) -> None:
     ax.set_ylabel("ms / frame (median, bar to p95)")
     ax.set_title("End to end, same run (speed-up in bold)")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="upper left")
+    ax.legend(loc="lower right")
+    lo = min(r["blurcam"]["median_ms"] for r in rows)
+    ax.set_ylim(bottom=lo * 0.6)
 
     stages: list[str] = []
     for r in rows:
