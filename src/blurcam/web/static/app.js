@@ -133,7 +133,8 @@ async function updateStats() {
   if (w) $("size").textContent = `${w}×${h}`;
   if (rtt !== null) $("rtt").textContent = `${(rtt * 1000).toFixed(0)} ms`;
   if (server) {
-    $("server").textContent = `${server.latency_ms.toFixed(0)} ms (${server.process_ms.toFixed(0)} ms work, ${server.dropped} dropped)`;
+    const every = server.model_every > 1 ? `, model every ${server.model_every}nd frame` : "";
+    $("server").textContent = `${server.latency_ms.toFixed(0)} ms (${server.process_ms.toFixed(0)} ms work, ${server.dropped} dropped${every})`;
     if (server.error) status(server.error, true);
     // camera -> server -> page: network both ways + server time + our jitter buffer
     if (rtt !== null && jitter !== null)
