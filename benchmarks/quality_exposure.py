@@ -56,7 +56,9 @@ def run(settings: Settings, frames: list[np.ndarray], face: np.ndarray) -> tuple
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--portraits", default="00002,00008,00012,00020,00030,00040,00050,00060")
+    ap.add_argument(
+        "--portraits", default="00002,00008,00012,00016,00037,00059,00062,00065,00075,00079"
+    )
     ap.add_argument("--frames", type=int, default=60)
     args = ap.parse_args()
     data = SHARED / "data"

@@ -125,7 +125,10 @@ def test_still_pixels_hold_a_dropped_region_moving_pixels_follow() -> None:
     assert smooth_temporal(now, prev, MS, moved).max() == 0.0  # follows at once
     # over a few still frames the hold decays: no permanent ghost
     p = prev
-    for _ in range(8):
+    for _ in range(3):
+        p = smooth_temporal(now, p, MS, still)
+    assert p.max() < MS.edge_low  # gone from the alpha within 3 frames
+    for _ in range(7):
         p = smooth_temporal(now, p, MS, still)
     assert p.max() < 0.05
 

@@ -73,8 +73,8 @@ class MaskSettings:
     little outside the true edge on the dev portraits).
     """
 
-    smoothing: float = 0.7
-    hold: float = 0.6
+    smoothing: float = 0.85
+    hold: float = 0.7
     motion_low: float = 3.0
     motion_high: float = 12.0
     scene_cut: float = 0.3
