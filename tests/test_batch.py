@@ -89,6 +89,10 @@ def test_csv_manifest_with_per_file_options(tmp_path: Path) -> None:
     jobs = make_plan(items, tmp_path / "out", Options(strength=0.9))
     assert jobs[0].options.strength == 0.2 and jobs[1].options.strength == 0.9
     assert jobs[1].options.effect == "none"
+    m.write_text("path,effect,background\ntalks/a.mp4,replace,talks/day1/c.png\n")
+    job = make_plan(read_manifest(m), tmp_path / "out", Options())[0]
+    assert job.options.background == str(root / "talks" / "day1" / "c.png")
+    assert job.options.settings().effect.background == job.options.background
 
 
 def test_json_manifest_and_bad_rows(tmp_path: Path) -> None:
@@ -107,6 +111,17 @@ def test_json_manifest_and_bad_rows(tmp_path: Path) -> None:
         discover(m)
     with pytest.raises(SourceError):
         discover(tmp_path / "missing")
+
+
+def test_plan_paths_are_absolute_for_remote_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _archive(tmp_path / "in", corrupt=False)
+    monkeypatch.chdir(tmp_path)
+    jobs = make_plan(discover(Path("in")), Path("out"), Options(background="bg.png"))
+    assert all(j.src.is_absolute() and j.dst.is_absolute() for j in jobs)
+    assert jobs[0].dst == tmp_path / "out" / "talks" / "a.mp4"
+    assert jobs[0].options.background == str(tmp_path / "bg.png")
 
 
 def test_plan_rejects_two_inputs_to_one_output(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 A folder gives every image and video below it, in a stable (sorted) order,
 with no per-file options. A manifest lists files one per row/object and may
-give per-file options (``effect``, ``strength``, ``model``, ``quality``) and
+give per-file options (``effect``, ``strength``, ``model``, ``quality``,
+``background``: an image or video for ``replace``) and
 an ``output`` path relative to the output folder; relative input paths are
 read relative to the manifest's own folder, so a manifest can travel with its
 archive.
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST_EXTS = (".csv", ".json")
 # per-file options a manifest may set; everything else is an error, so typos are not ignored
-OPTION_KEYS = ("effect", "strength", "model", "quality")
+OPTION_KEYS = ("effect", "strength", "model", "quality", "background")
 _PATH_KEYS = ("path", "input", "src")
 
 
@@ -115,7 +116,10 @@ def _item_from_row(row: dict[str, Any], base: Path, where: str) -> Item:
             rel = src.resolve().relative_to(base.resolve())
         except ValueError:
             rel = Path(src.name)  # outside the manifest's folder: flat in the output folder
-    return Item(src=src, rel=rel, options=_clean_options(row, where))
+    opts = _clean_options(row, where)
+    if "background" in opts and not Path(opts["background"]).expanduser().is_absolute():
+        opts["background"] = str(base / opts["background"])  # relative to the manifest too
+    return Item(src=src, rel=rel, options=opts)
 
 
 def read_manifest(path: Path) -> list[Item]:

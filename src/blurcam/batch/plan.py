@@ -48,16 +48,19 @@ _SIDECAR_VERSION = 1  # bump when the output of the same options changes meaning
 class Options:
     """What decides the content of one output (so it goes into the hash).
 
-    Threads and workers are not here: they change speed, not the result.
+    Threads and workers are not here: they change speed, not the result. A
+    background is hashed by its path, so a changed background file needs a
+    changed name (or deleting the sidecars) to be redone.
     """
 
     effect: str = "blur"
     strength: float = 0.7
     model: str = "auto"
     quality: str = "fast"
+    background: str | None = None  # image or video for effect "replace" (None: built-in)
 
     def __post_init__(self) -> None:
-        EffectSettings(kind=self.effect, strength=self.strength)  # validates
+        EffectSettings(kind=self.effect, strength=self.strength, background=self.background)
         SegmentSettings(model=self.model)
         if self.quality not in QUALITY:
             raise SettingsError(
@@ -76,7 +79,9 @@ class Options:
         """The :class:`Settings` a worker runs with (``threads`` = model threads)."""
         return Settings(
             segment=SegmentSettings(model=self.model, threads=threads),
-            effect=EffectSettings(kind=self.effect, strength=self.strength),
+            effect=EffectSettings(
+                kind=self.effect, strength=self.strength, background=self.background
+            ),
         )
 
 
@@ -171,7 +176,8 @@ def make_plan(items: list[Item], out_dir: Path, defaults: Options) -> list[Job]:
         SettingsError: two inputs map to one output, or a per-file option is invalid.
         SinkError: the output folder cannot be created.
     """
-    out_dir = out_dir.expanduser()
+    # absolute paths: Ray workers do not share the driver's working directory
+    out_dir = out_dir.expanduser().absolute()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -179,27 +185,30 @@ def make_plan(items: list[Item], out_dir: Path, defaults: Options) -> list[Job]:
     jobs: list[Job] = []
     seen: dict[Path, Path] = {}
     for it in items:
+        src = it.src.expanduser().absolute()
         dst = out_dir / it.rel
         key = dst.resolve()
         if key in seen:
-            raise SettingsError(f"{it.src} and {seen[key]} would both be written to {dst}")
-        seen[key] = it.src
-        if key == it.src.resolve():
-            raise SettingsError(f"output {dst} is the input {it.src}: pick another output folder")
+            raise SettingsError(f"{src} and {seen[key]} would both be written to {dst}")
+        seen[key] = src
+        if key == src.resolve():
+            raise SettingsError(f"output {dst} is the input {src}: pick another output folder")
         try:
             opts = defaults.merged(it.options)
         except (SettingsError, TypeError) as e:
-            raise SettingsError(f"{it.src}: {e}") from e
+            raise SettingsError(f"{src}: {e}") from e
+        if opts.background and not Path(opts.background).expanduser().is_absolute():
+            opts = replace(opts, background=str(Path(opts.background).expanduser().absolute()))
         kind = it.kind
         if kind == "video" and dst.suffix.lower() not in VIDEO_EXTS:
-            raise SettingsError(f"{it.src} is a video but its output {dst} is not")
+            raise SettingsError(f"{src} is a video but its output {dst} is not")
         try:
-            st = os.stat(it.src)
+            st = os.stat(src)
             size, mtime = st.st_size, st.st_mtime_ns
         except OSError:
             size, mtime = -1, -1  # the worker reports the missing input
         job = Job(
-            src=it.src,
+            src=src,
             dst=dst,
             sidecar=sidecar_path(out_dir, it.rel),
             options=opts,

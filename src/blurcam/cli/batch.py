@@ -56,6 +56,12 @@ def batch(
         str, typer.Option("--effect", "-e", help="blur, bokeh, replace, depth or none.")
     ] = "blur",
     strength: Strength = 0.7,
+    background: Annotated[
+        str | None,
+        typer.Option(
+            "--background", "-b", help="Image or video behind people for --effect replace."
+        ),
+    ] = None,
     model: Model = "auto",
     quality: Annotated[
         str, typer.Option("--quality", "-q", help="Encoder speed/size: draft, fast, good, best.")
@@ -76,7 +82,9 @@ def batch(
     ] = 0.0,
 ) -> int:
     """Blur every image and video of a folder or manifest; complete outputs are skipped."""
-    defaults = Options(effect=effect, strength=strength, model=model, quality=quality)
+    defaults = Options(
+        effect=effect, strength=strength, model=model, quality=quality, background=background
+    )
     items = discover(input, exclude=output_dir)
     jobs = make_plan(items, output_dir, defaults)
     todo = sum(1 for j in jobs if not j.done)
