@@ -217,11 +217,12 @@ class _Ray:
 
     def __init__(self, address: str, task_cpus: float, threads: int, workers: int) -> None:
         try:
-            import ray
+            import ray as ray_module
         except ImportError as e:
             raise BlurcamError(
                 "--ray needs the cluster extra: pip install 'blurcam[cluster]'"
             ) from e
+        ray: Any = ray_module  # untyped in places
         self._ray = ray
         if not ray.is_initialized():
             try:
