@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +78,21 @@ def test_ray_split_and_stitch(ray_cluster: Any, tmp_path: Path) -> None:
     assert f.status == "done" and f.parts >= 2, f.error
     s = stream_summary(out / "long.mp4")
     assert s["frames"] == 36 and s["audio"] == "aac"
+
+
+def test_cli_batch_on_ray(ray_cluster: Any, tmp_path: Path) -> None:
+    from blurcam.cli.app import main
+
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=6)
+    report = tmp_path / "r.json"
+    args = ["batch", str(tmp_path / "in"), str(tmp_path / "out"), "--ray", "auto"]
+    assert main([*args, "--report", str(report)]) == 0
+    data = json.loads(report.read_text())
+    assert data["summary"]["backend"] == "ray" and data["summary"]["done"] == 1
+    assert data["files"][0]["frames"] == 6
+    assert main(args) == 0
+    assert (
+        json.loads((tmp_path / "out" / "blurcam-report.json").read_text())["summary"]["skipped"]
+        == 1
+    )
