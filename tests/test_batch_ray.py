@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from blurcam.batch import Options, discover, make_plan, run_batch
+from blurcam.batch import Options, Tick, discover, make_plan, run_batch
 from media import make_video, stream_summary
 
 ray = pytest.importorskip("ray")
@@ -44,7 +44,11 @@ def test_ray_batch_processes_folder_skips_rerun_and_reports_corrupt(
     (root / "sub" / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"x" * 300)
     out = tmp_path / "out"
 
-    rep = run_batch(make_plan(discover(root), out, Options()), ray="auto", retry=1)
+    ticks: list[Tick] = []
+    rep = run_batch(
+        make_plan(discover(root), out, Options()), ray="auto", retry=1, on_tick=ticks.append
+    )
+    assert ticks[-1].frames_done == 3 * 8 + 6 and ticks[-1].files_done == 5
     assert rep.backend == "ray"
     status = {Path(f.input).name: f.status for f in rep.files}
     assert status == {

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class Unit:
     threads: int
     segment: Segment | None = None
     part: Path | None = None  # where a segment's video goes
+    progress: Any = None  # a queue for (key, frames) messages (Ray); pool workers inherit one
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +97,7 @@ def _init_pool_worker(progress_queue: Any, threads: int) -> None:
     limit_threads(threads)
 
 
-def _reporter(key: tuple[int, int]) -> Callable[[int], None] | None:
-    q = _worker_progress
+def _reporter(key: tuple[int, int], q: Any) -> Callable[[int], None] | None:
     if q is None:
         return None
     last = 0.0
@@ -120,7 +120,7 @@ def run_unit(unit: Unit) -> dict[str, Any]:
     limit_threads(unit.threads)
     job = unit.job
     settings = job.options.settings(threads=unit.threads)
-    progress = _reporter(unit.key)
+    progress = _reporter(unit.key, unit.progress if unit.progress is not None else _worker_progress)
     t0 = time.perf_counter()
     if unit.segment is not None:
         assert unit.part is not None
@@ -241,10 +241,16 @@ class _Ray:
             num_cpus=task_cpus, max_retries=0, retry_exceptions=False
         )
         self._threads = threads
-        self._inflight: list[Any] = []
+        self._queue: Any = None
+        try:  # frames progress from the tasks; an actor that reserves no CPU
+            from ray.util.queue import Queue
+
+            self._queue = Queue(actor_options={"num_cpus": 0})
+        except Exception as e:  # progress is a nicety: run without it
+            log.info("no Ray progress queue (%s); frames are counted as tasks finish", e)
 
     def submit(self, unit: Unit) -> Any:
-        return self._task.remote(unit)
+        return self._task.remote(replace(unit, progress=self._queue))
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
         ready, _ = self._ray.wait(handles, num_returns=1, timeout=timeout)
@@ -264,10 +270,16 @@ class _Ray:
             raise
 
     def drain(self) -> list[tuple[tuple[int, int], int]]:
-        return []  # Ray tasks report when they finish
+        if self._queue is None:
+            return []
+        try:
+            n = self._queue.qsize()
+            return list(self._queue.get_nowait_batch(n)) if n else []
+        except Exception:  # a lost progress message only delays the bar
+            return []
 
     def stop(self) -> None:
-        pass  # handles are cancelled by the caller through cancel()
+        self.close()  # running tasks are cancelled by the caller through cancel()
 
     def cancel(self, handles: list[Any]) -> None:
         for h in handles:
@@ -275,7 +287,11 @@ class _Ray:
                 self._ray.cancel(h, force=True)
 
     def close(self) -> None:
-        pass  # the cluster (or the caller's ray.init) outlives the batch
+        """Drop the progress queue; the cluster (or the caller's ray.init) outlives the batch."""
+        if self._queue is not None:
+            with contextlib.suppress(Exception):
+                self._queue.shutdown()
+            self._queue = None
 
 
 # ------------------------------------------------------------------- driver
