@@ -516,6 +516,7 @@ def _run_threads(
     errors: list[BaseException] = []
     w, h = vout.width, vout.height
     last_pts: list[int] = [-(2**62)]  # last video pts sent, in ``time_base``
+    last_adts, bad_audio = [-(2**62)], [0]  # last copied audio dts; packets dropped
 
     def decode() -> None:
         try:
@@ -539,9 +540,16 @@ def _run_threads(
                     return
                 kind, obj = item
                 if kind == "audio":
-                    if aout is not None:
-                        obj.stream = aout
-                        out.mux(obj)
+                    if aout is None:
+                        continue
+                    if obj.dts <= last_adts[0]:
+                        # a damaged input's audio going back in time: the muxer
+                        # would refuse the whole file for it
+                        bad_audio[0] += 1
+                        continue
+                    last_adts[0] = obj.dts
+                    obj.stream = aout
+                    out.mux(obj)
                 elif kind == "audio_frame":
                     if aout is not None:
                         obj.pts = None
@@ -615,6 +623,8 @@ def _run_threads(
         # the input under a running decode could crash inside FFmpeg.
         while td.is_alive():
             td.join(0.5)
+    if bad_audio[0]:
+        log.warning("%s: dropped %d audio packet(s) with broken timestamps", src, bad_audio[0])
     if errors:
         err = errors[0]
         if isinstance(err, _WRITE_ERRORS):
