@@ -5,7 +5,9 @@ Usage: python benchmarks/quality_exposure.py [--portraits 00002,00008,...] [--fr
 Each dev portrait is pasted (exact mask) on a DAVIS background at 1280x720 and
 its brightness ramped 1 -> 0.3 -> 1.7 -> 1 (simulated auto-exposure). Face
 pixels = the inner 80% of the face box detected on the unmodified frame,
-intersected with the true person mask. Lost = alpha < 128 there.
+intersected with the true person mask. Lost = alpha < 128 there. Configs:
+raw (model only), noguard (temporal + refine), blurcam (defaults), strict
+(``face_core=0.8``: the whole inner 80% of the box forced).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def main() -> None:
     on = Settings()
     off = replace(on, guards=GuardSettings(face=False))
     raw = replace(off, mask=replace(on.mask, smoothing=0.0, hold=0.0))
+    strict = replace(on, guards=replace(on.guards, face_core=0.8))  # whole inner 80% forced
     for stem in args.portraits.split(","):
         img = cv2.imread(str(data / "portraits" / "images" / f"{stem}.jpg"))
         msk = cv2.imread(str(data / "portraits" / "masks" / f"{stem}.png"), 0)
@@ -78,7 +81,7 @@ def main() -> None:
             print(stem, "no face detected on the reference frame")
             continue
         frames = list(synthetic.exposure_ramp(frame, gains))
-        configs = (("raw", raw), ("noguard", off), ("blurcam", on))
+        configs = (("raw", raw), ("noguard", off), ("blurcam", on), ("strict", strict))
         res = {n: run(s, frames, face) for n, s in configs}
         line = " ".join(f"{n}: max_lost={v[0]:.4f} frames_losing={v[1]}" for n, v in res.items())
         print(stem, line, flush=True)

@@ -125,10 +125,10 @@ def test_still_pixels_hold_a_dropped_region_moving_pixels_follow() -> None:
     assert smooth_temporal(now, prev, MS, moved).max() == 0.0  # follows at once
     # over a few still frames the hold decays: no permanent ghost
     p = prev
-    for _ in range(3):
+    for _ in range(5):
         p = smooth_temporal(now, p, MS, still)
-    assert p.max() < MS.edge_low  # gone from the alpha within 3 frames
-    for _ in range(7):
+    assert p.max() < MS.edge_low  # gone from the alpha within 5 frames
+    for _ in range(9):
         p = smooth_temporal(now, p, MS, still)
     assert p.max() < 0.05
 
@@ -212,4 +212,5 @@ def test_refine_step_follows_person_size() -> None:
     small[20:30, 30:34] = 1.0  # a distant full-body person
     assert refine_step(big, 640, MS) == 4
     assert refine_step(small, 270, MS) == 1
-    assert refine_step(np.zeros((36, 64), np.float32), 270, MS) == 2
+    no_person = refine_step(np.zeros((36, 64), np.float32), 270, MS)
+    assert no_person == min(4, max(1, round(270 / MS.refine_coarse)))

@@ -73,14 +73,14 @@ class MaskSettings:
     little outside the true edge on the dev portraits).
     """
 
-    smoothing: float = 0.85
-    hold: float = 0.7
+    smoothing: float = 0.9
+    hold: float = 0.8
     motion_low: float = 3.0
     motion_high: float = 12.0
     scene_cut: float = 0.3
     refine: bool = True
     refine_width: int = 480
-    refine_coarse: int = 160
+    refine_coarse: int = 80
     refine_radius: int = 3
     refine_eps: float = 0.001
     edge_low: float = 0.4
