@@ -52,6 +52,12 @@ def _frames(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
 
 
+def _pts(path: Path) -> list[float]:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        return sorted(float(p.pts * p.time_base) for p in c.demux(v) if p.pts is not None)
+
+
 def _disc_x(frame: np.ndarray) -> float:
     """Mean column of the disc-coloured pixels of a synthetic frame."""
     m = np.abs(frame.astype(int) - (40, 90, 200)).sum(axis=2) < 60
@@ -287,6 +293,7 @@ def test_split_and_stitch_matches_single_process(tmp_path: Path) -> None:
     assert b["audio"] == a["audio"] == "aac"
     assert b["audio_packets"] == a["audio_packets"]
     assert b["size"] == a["size"] and b["fps"] == a["fps"]
+    assert _pts(tmp_path / "two" / "long.mp4") == _pts(one)  # same timestamps, exactly
     # same pictures in the same order: the disc (kept sharp) is where the single run has it
     xa = [_disc_x(f) for f in _frames(one)]
     xb = [_disc_x(f) for f in _frames(tmp_path / "two" / "long.mp4")]

@@ -27,6 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, Thr
 from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -302,6 +303,7 @@ class _JobState:
     frames_expected: int = 0
     duration: float = 0.0
     parts: list[Path] = field(default_factory=list)
+    offsets: list[Fraction] = field(default_factory=list)
     frames: int = 0
     seconds: float = 0.0
     finished_units: int = 0
@@ -429,6 +431,7 @@ def run_batch(
                 with contextlib.suppress(OSError):
                     old.unlink()
             st.units = len(segments)
+            st.offsets = [seg.offset for seg in segments]
             for seg, part in zip(segments, st.parts, strict=True):
                 todo.append((Unit((i, seg.index), job, threads, seg, part), 1))
         else:
@@ -461,7 +464,7 @@ def run_batch(
         status = "failed" if st.error else "done"
         if status == "done" and st.parts:
             try:
-                stitch(st.parts, job.src, job.dst)
+                stitch(st.parts, job.src, job.dst, st.offsets)
                 write_sidecar(job, frames=st.frames, seconds=round(st.seconds, 3), parts=st.units)
             except Exception as e:  # one bad file never stops the batch
                 status, st.error = "failed", _describe(e)

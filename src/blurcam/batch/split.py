@@ -12,9 +12,13 @@ smoothing, at a keyframe).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import itertools
 import logging
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,17 +37,26 @@ __all__ = ["SPLIT_EXTS", "Segment", "blur_segment", "plan_segments", "stitch"]
 
 log = logging.getLogger(__name__)
 
+Decoded = tuple[Any, int, Any]  # (BGR uint8 frame, pts, time base)
+
 # outputs whose codec (H.264) can be stitched by packet copy
 SPLIT_EXTS = (".mp4", ".m4v", ".mov", ".mkv")
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """Frames with ``start <= pts < end`` (stream time base); None = from start / to end."""
+    """Frames with ``start <= pts < end`` (stream time base); None = from start / to end.
+
+    A part is written with its timestamps moved back by ``offset`` seconds
+    (``start`` in seconds), so that it starts at 0: an MP4 that starts later
+    gets an edit list in milliseconds, which shifts its frames by a rounding
+    error on reading. :func:`stitch` adds the offset back exactly.
+    """
 
     index: int
     start: int | None
     end: int | None
+    offset: Fraction = Fraction(0)
 
 
 def _keyframe_at_or_before(container: Any, vs: Any, pts: int) -> int | None:
@@ -87,7 +100,10 @@ def plan_segments(src: Path, parts: int) -> list[Segment]:
     finally:
         container.close()
     bounds: list[int | None] = [None, *sorted(cuts), None]
-    return [Segment(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+    return [
+        Segment(i, a, b, Fraction(a) * tb if a is not None else Fraction(0))
+        for i, (a, b) in enumerate(itertools.pairwise(bounds))
+    ]
 
 
 def blur_segment(
@@ -128,16 +144,19 @@ def blur_segment(
                 vout.codec_context.time_base = vin.time_base
                 # no B-frames: dts == pts, so parts concatenate with monotonic timestamps
                 vout.options = {"preset": preset, "crf": str(crf), "bf": "0"}
-                for frame in _segment_frames(inp, vin, segment, src):
-                    img = frame.to_ndarray(format="bgr24")
-                    res = np.ascontiguousarray(stream.process(img)[: vout.height, : vout.width])
-                    nf = av.VideoFrame.from_ndarray(res, format="bgr24")
-                    nf.pts, nf.time_base = frame.pts, frame.time_base
-                    for packet in vout.encode(nf):
-                        out.mux(packet)
-                    n += 1
-                    if progress is not None:
-                        progress(n)
+                vout.thread_type = "AUTO"  # x264 frame threads overlap encoding with the model
+                shift = int(segment.offset / vin.time_base)  # exact: offset = start * tb
+                # closing() stops the decode thread before the input is closed
+                with contextlib.closing(_ahead(_segment_frames(inp, vin, segment, src))) as dec:
+                    for img, pts, time_base in dec:
+                        res = stream.process(img)[: vout.height, : vout.width]
+                        nf = av.VideoFrame.from_ndarray(np.ascontiguousarray(res), format="bgr24")
+                        nf.pts, nf.time_base = pts - shift, time_base
+                        for packet in vout.encode(nf):
+                            out.mux(packet)
+                        n += 1
+                        if progress is not None:
+                            progress(n)
                 for packet in vout.encode(None):
                     out.mux(packet)
             except av.error.FFmpegError as e:
@@ -152,7 +171,8 @@ def blur_segment(
     return n
 
 
-def _segment_frames(inp: Any, vin: Any, seg: Segment, src: Path) -> Iterator[Any]:
+def _segment_frames(inp: Any, vin: Any, seg: Segment, src: Path) -> Iterator[Decoded]:
+    """(BGR frame, pts, time base) of the frames of ``seg``, in presentation order."""
     try:
         for frame in inp.decode(vin):
             if frame.pts is None:
@@ -161,9 +181,53 @@ def _segment_frames(inp: Any, vin: Any, seg: Segment, src: Path) -> Iterator[Any
                 continue
             if seg.end is not None and frame.pts >= seg.end:
                 return
-            yield frame
+            yield frame.to_ndarray(format="bgr24"), frame.pts, frame.time_base
     except av.error.FFmpegError as e:
         log.warning("%s: segment %d stopped at a decode error (%s)", src, seg.index, e)
+
+
+_END = object()
+
+
+def _ahead(items: Iterator[Decoded], size: int = 4) -> Generator[Decoded, None, None]:
+    """Run ``items`` (the decoder) in a thread up to ``size`` frames ahead of the consumer.
+
+    Decoding then overlaps the model, as in :func:`blurcam.io.video.transcode`;
+    an error in the thread is raised here, and leaving early stops the thread.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=size)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            put(_END)
+
+    t = threading.Thread(target=run, name="blurcam-segment-decode", daemon=True)
+    t.start()
+    try:
+        while (item := q.get()) is not _END:
+            yield item
+        if errors:
+            raise errors[0]
+    finally:
+        stop.set()
+        t.join(timeout=5)
 
 
 def _packets(path: Path, kind: str) -> Iterator[Any]:
@@ -183,8 +247,22 @@ def _seconds(packet: Any) -> float:
     return float(ts * packet.time_base)
 
 
-def stitch(parts: list[Path], src: Path, dst: Path) -> int:
+def _shifted(path: Path, offset: Fraction) -> Iterator[Any]:
+    """Video packets of a part with ``offset`` seconds added back to their timestamps."""
+    for packet in _packets(path, "video"):
+        if offset:
+            ticks = round(offset / packet.time_base)
+            if packet.pts is not None:
+                packet.pts += ticks
+            if packet.dts is not None:
+                packet.dts += ticks
+        yield packet
+
+
+def stitch(parts: list[Path], src: Path, dst: Path, offsets: list[Fraction] | None = None) -> int:
     """Concatenate the video of ``parts`` (in order) and the audio of ``src`` into ``dst``.
+
+    ``offsets`` are the parts' :attr:`Segment.offset` (seconds to add back).
 
     Packets are copied, not re-encoded, and interleaved by time so memory
     stays flat however long the file. Returns the number of video packets.
@@ -203,7 +281,12 @@ def stitch(parts: list[Path], src: Path, dst: Path) -> int:
             try:
                 vout = out.add_stream_from_template(vtemplate)
                 aout = out.add_stream_from_template(atemplate) if atemplate else None
-                video = (("v", p) for part in parts for p in _packets(part, "video"))
+                shifts = offsets or [Fraction(0)] * len(parts)
+                video = (
+                    ("v", p)
+                    for part, off in zip(parts, shifts, strict=True)
+                    for p in _shifted(part, off)
+                )
                 audio = (("a", p) for p in (_packets(src, "audio") if aout else iter(())))
                 merged = heapq.merge(video, audio, key=lambda kp: _seconds(kp[1]))
                 last = float("-inf")
