@@ -138,8 +138,11 @@ def soak(
     )
     stream = Stream(settings, DiscSegmenter() if fake else None)
     cycle = make_frames(w, h)
-    times = np.empty(frames, np.float64)
-    cpu = np.empty(frames, np.float64)
+    # np.full touches every page now: np.empty/np.zeros pages would become
+    # resident one by one as frames are timed, a harness "leak" of 16 bytes
+    # per frame that shows up in the RSS slope.
+    times = np.full(frames, np.nan)
+    cpu = np.full(frames, np.nan)
     rss_at: list[tuple[int, float]] = []
     gc.collect()
     rss0 = rss_mib()
