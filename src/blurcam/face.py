@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -163,7 +164,7 @@ def _iou(box: F32, boxes: F32) -> F32:
     inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return (inter / np.maximum(area + areas - inter, 1e-9)).astype(np.float32)
+    return cast(F32, (inter / np.maximum(area + areas - inter, 1e-9)).astype(np.float32))
 
 
 def weighted_nms(boxes: F32, scores: F32, iou: float = 0.3) -> tuple[F32, F32]:
@@ -192,7 +193,7 @@ def normalise_gain(img: U8, target: float = 118.0) -> U8:
     gain = min(6.0, max(0.5, target / max(m, 1.0)))
     if abs(gain - 1.0) < 0.05:
         return img
-    return cv2.convertScaleAbs(img, alpha=gain)
+    return cast(U8, cv2.convertScaleAbs(img, alpha=gain))
 
 
 class FaceDetector:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import cast
 
 import cv2
 import numpy as np
@@ -110,12 +111,15 @@ def protect_faces(
             out.append(f)
             continue
         roi = alpha[y0:y1, x0:x1]
-        seen = cv2.resize(
-            (roi >= 0.9).astype(np.float32),
-            (_KEEP_GRID, _KEEP_GRID),
-            interpolation=cv2.INTER_AREA,
+        seen = cast(
+            F32,
+            cv2.resize(
+                (roi >= 0.9).astype(np.float32),
+                (_KEEP_GRID, _KEEP_GRID),
+                interpolation=cv2.INTER_AREA,
+            ),
         )
-        keep = seen if f.keep is None else np.maximum(f.keep, seen)
+        keep = seen if f.keep is None else cast(F32, np.maximum(f.keep, seen))
         out.append(replace(f, keep=keep))
         if float(keep.mean()) < _SEEN:
             continue  # never part of a person (a poster, a stranger under people=main)

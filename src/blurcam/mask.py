@@ -11,6 +11,8 @@ resolution) or uint8 0..255 (full resolution, 255 = person).
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -47,7 +49,7 @@ def motion_guide(frame: U8, size: tuple[int, int]) -> U8:
     g = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
     if (g.shape[1], g.shape[0]) == size:
         return np.ascontiguousarray(g)
-    return cv2.resize(g, size, interpolation=cv2.INTER_AREA)
+    return cast(U8, cv2.resize(g, size, interpolation=cv2.INTER_AREA))
 
 
 def motion_map(guide: U8, prev_guide: U8 | None, settings: MaskSettings) -> F32 | None:
@@ -67,7 +69,7 @@ def motion_map(guide: U8, prev_guide: U8 | None, settings: MaskSettings) -> F32 
     m = (d.astype(np.float32) - np.float32(lo)) * np.float32(
         1.0 / (settings.motion_high - settings.motion_low)
     )
-    return np.clip(m, 0.0, 1.0, out=m)
+    return cast(F32, np.clip(m, 0.0, 1.0, out=m))
 
 
 _K3 = np.ones((3, 3), np.uint8)
@@ -93,16 +95,16 @@ def smooth_temporal(
     history. Returns a new float32 array.
     """
     if prev is None or settings.smoothing == 0.0 or prev.shape != prob.shape:
-        return prob.copy()
+        return cast(F32, prob.copy())
     if is_scene_cut(prob, prev, settings.scene_cut):
-        return prob.copy()
+        return cast(F32, prob.copy())
     conf = np.abs(prob * 2.0 - 1.0)
     w_prev = np.float32(settings.smoothing) * (1.0 - conf)
     if motion is not None and motion.shape == prob.shape:
         still = 1.0 - motion
         still *= np.float32(settings.hold)
         w_prev = np.maximum(w_prev, still)
-    return (prob + w_prev * (prev - prob)).astype(np.float32, copy=False)
+    return cast(F32, (prob + w_prev * (prev - prob)).astype(np.float32, copy=False))
 
 
 def working_size(frame_size: tuple[int, int], width: int) -> tuple[int, int]:
@@ -114,7 +116,8 @@ def working_size(frame_size: tuple[int, int], width: int) -> tuple[int, int]:
 
 
 def _box(x: F32, r: int) -> F32:
-    return cv2.boxFilter(x, cv2.CV_32F, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+    k = (2 * r + 1, 2 * r + 1)
+    return cast(F32, cv2.boxFilter(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT))
 
 
 def refine_guided(prob: F32, guide: U8, settings: MaskSettings) -> F32:
@@ -135,13 +138,13 @@ def refine_guided(prob: F32, guide: U8, settings: MaskSettings) -> F32:
     """
     h, w = guide.shape[:2]
     if not settings.refine:
-        return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+        return cast(F32, cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))
     i = cv2.cvtColor(guide, cv2.COLOR_BGR2GRAY) if guide.ndim == 3 else guide
     sub = refine_step(prob, h, settings)
     lw, lh = max(1, w // sub), max(1, h // sub)
     il = cv2.resize(i, (lw, lh), interpolation=cv2.INTER_AREA).astype(np.float32)
     il *= np.float32(1.0 / 255.0)
-    pl = cv2.resize(prob, (lw, lh), interpolation=cv2.INTER_LINEAR)
+    pl = cast(F32, cv2.resize(prob, (lw, lh), interpolation=cv2.INTER_LINEAR))
     r = settings.refine_radius
     mean_i = _box(il, r)
     mean_p = _box(pl, r)
@@ -153,8 +156,8 @@ def refine_guided(prob: F32, guide: U8, settings: MaskSettings) -> F32:
         big_a, big_b = _box(a, r), _box(b, r)
         fi = il
     else:
-        big_a = cv2.resize(_box(a, r), (w, h), interpolation=cv2.INTER_LINEAR)
-        big_b = cv2.resize(_box(b, r), (w, h), interpolation=cv2.INTER_LINEAR)
+        big_a = cast(F32, cv2.resize(_box(a, r), (w, h), interpolation=cv2.INTER_LINEAR))
+        big_b = cast(F32, cv2.resize(_box(b, r), (w, h), interpolation=cv2.INTER_LINEAR))
         fi = i.astype(np.float32)
         fi *= np.float32(1.0 / 255.0)
     big_a *= fi
@@ -179,7 +182,7 @@ def to_alpha(q: F32, settings: MaskSettings) -> F32:
     """Map probability to alpha: a soft ramp between ``edge_low`` and ``edge_high``."""
     lo, hi = settings.edge_low, settings.edge_high
     a = (q - np.float32(lo)) * np.float32(1.0 / (hi - lo))
-    return np.clip(a, 0.0, 1.0, out=a)
+    return cast(F32, np.clip(a, 0.0, 1.0, out=a))
 
 
 def upsample_alpha(alpha: F32, size: tuple[int, int], out: U8 | None = None) -> U8:
@@ -189,5 +192,5 @@ def upsample_alpha(alpha: F32, size: tuple[int, int], out: U8 | None = None) -> 
         if out is not None:
             out[...] = a8
             return out
-        return a8
-    return cv2.resize(a8, size, dst=out, interpolation=cv2.INTER_LINEAR)
+        return cast(U8, a8)
+    return cast(U8, cv2.resize(a8, size, dst=out, interpolation=cv2.INTER_LINEAR))

@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -116,20 +117,20 @@ def exposure_gains(n_frames: int, low: float = 0.3, high: float = 1.7) -> F32:
     """Brightness gain per frame: 1 -> ``low`` -> ``high`` -> 1, piecewise linear."""
     knots_t = np.array([0.0, 0.25, 0.75, 1.0]) * max(1, n_frames - 1)
     knots_g = np.array([1.0, low, high, 1.0])
-    return np.interp(np.arange(n_frames), knots_t, knots_g).astype(np.float32)
+    return cast(F32, np.interp(np.arange(n_frames), knots_t, knots_g).astype(np.float32))
 
 
 def exposure_ramp(frame: U8, gains: Sequence[float]) -> Iterator[U8]:
     """``frame`` with each gain applied (saturating at 255), as auto-exposure would."""
     f = frame.astype(np.float32)
     for g in gains:
-        yield cv2.convertScaleAbs(f, alpha=float(g))
+        yield cast(U8, cv2.convertScaleAbs(f, alpha=float(g)))
 
 
 def _as_unit(a: NDArray[np.generic]) -> F32:
     x = np.asarray(a)
     if x.dtype == np.uint8:
-        return x.astype(np.float32) * np.float32(1.0 / 255.0)
+        return cast(F32, x.astype(np.float32) * np.float32(1.0 / 255.0))
     return x.astype(np.float32, copy=False)
 
 
@@ -192,7 +193,7 @@ def _clean_background(frame: U8, mask: U8) -> U8:
     out = frame.copy()
     big = cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST) > 0
     out[big] = up[big]
-    return out
+    return cast(U8, out)
 
 
 def load_motion_set(
@@ -216,7 +217,7 @@ def load_motion_set(
     if img is None or msk is None:
         raise FileNotFoundError(f"portrait {portrait} missing under {data}")
     bg = load_background(shared, background, size)
-    return list(moving_person(img, msk, bg, n_frames, path))
+    return list(moving_person(cast(U8, img), cast(U8, msk), bg, n_frames, path))
 
 
 def load_background(
@@ -229,4 +230,5 @@ def load_background(
     bgm = cv2.imread(str(data / "davis" / seq / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
     if bg is None or bgm is None:
         raise FileNotFoundError(f"background {background} missing under {data}")
-    return cv2.resize(_clean_background(bg, bgm), size, interpolation=cv2.INTER_LINEAR)
+    clean = _clean_background(cast(U8, bg), cast(U8, bgm))
+    return cast(U8, cv2.resize(clean, size, interpolation=cv2.INTER_LINEAR))

@@ -13,6 +13,7 @@ stream, hence one segmenter per stream; :meth:`RvmSegmenter.reset` drops it
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import cv2
 import numpy as np
@@ -99,7 +100,7 @@ class RvmSegmenter:
         feed.update(zip(_STATES, self._state, strict=True))
         pha, *state = self._sess.run(self._outs, feed)
         self._state = [np.asarray(s, np.float32) for s in state]
-        return np.clip(np.asarray(pha, np.float32)[0, 0], 0.0, 1.0)
+        return cast(NDArray[np.float32], np.clip(np.asarray(pha, np.float32)[0, 0], 0.0, 1.0))
 
     def reset(self) -> None:
         """Drop the recurrent state (RVM starts from zeros of shape [1, 1, 1, 1])."""
