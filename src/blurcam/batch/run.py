@@ -552,6 +552,12 @@ def run_batch(
                     attempts=st.attempts,
                     parts=st.units,
                 )
+    except BaseException:  # a bug or a failing callback: do not leave workers behind
+        if executor is not None:
+            if isinstance(executor, _Ray):
+                executor.cancel(list(inflight))
+            executor.stop()
+        raise
     else:
         if executor is not None:
             executor.close()
