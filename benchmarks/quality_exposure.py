@@ -62,6 +62,7 @@ def main() -> None:
         "--portraits", default="00002,00008,00012,00016,00037,00059,00062,00065,00075,00079"
     )
     ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--strict-core", type=float, default=0.8, help="face_core of the strict run")
     args = ap.parse_args()
     data = SHARED / "data"
     bg = synthetic.load_background(SHARED)
@@ -69,7 +70,7 @@ def main() -> None:
     on = Settings()
     off = replace(on, guards=GuardSettings(face=False))
     raw = replace(off, mask=replace(on.mask, smoothing=0.0, hold=0.0))
-    strict = replace(on, guards=replace(on.guards, face_core=0.8))  # whole inner 80% forced
+    strict = replace(on, guards=replace(on.guards, face_core=args.strict_core))
     for stem in args.portraits.split(","):
         img = cv2.imread(str(data / "portraits" / "images" / f"{stem}.jpg"))
         msk = cv2.imread(str(data / "portraits" / "masks" / f"{stem}.png"), 0)
