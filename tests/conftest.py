@@ -5,6 +5,7 @@ Tests never need ``../shared``; those that use it skip with a reason.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,17 @@ import pytest
 from numpy.typing import NDArray
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.slow`` tests (long soak, long fuzz, SIGKILL drills) run only on request:
+    ``pytest -m slow`` or ``BLURCAM_SLOW=1``."""
+    if "slow" in (config.getoption("-m") or "") or os.environ.get("BLURCAM_SLOW"):
+        return
+    skip = pytest.mark.skip(reason="slow: opt in with -m slow or BLURCAM_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def synthetic_frame(
