@@ -96,3 +96,18 @@ def test_odd_sizes_keep_shape() -> None:
         f = synthetic_frame(max(w, 8), max(h, 8))[:h, :w]
         out = BackgroundBlur(segmenter=FakeSegmenter()).process(f)
         assert out.shape == (h, w, 3)
+
+
+def test_main_person_survives_frames_without_inference() -> None:
+    import cv2
+
+    from blurcam.settings import GuardSettings
+
+    f = synthetic_frame(320, 240, cx=0.45, r=0.3)
+    cv2.circle(f, (300, 40), 15, (40, 90, 200), -1)  # a second, small "person" in a corner
+    st = Stream(Settings(guards=GuardSettings(face=False, people="main")), FakeSegmenter())
+    st.process(f)
+    assert st.last_alpha is not None and st.last_alpha[40, 300] == 0
+    st.process(f, infer=False)
+    assert st.last_alpha[40, 300] == 0  # the carried mask keeps only the main person
+    assert st.last_alpha[120, 144] == 255

@@ -107,6 +107,7 @@ class Stream:
         self._factory = segmenter_factory
         self._seg_size: tuple[int, int] | None = None
         self._prev: F32 | None = None  # owned copy of last smoothed probability
+        self._last_prob: F32 | None = None  # what infer() returned (main person applied)
         self._alpha: U8 | None = None
         self._bufs: dict[str, Any] = {}
         self._size: tuple[int, int] | None = None
@@ -206,6 +207,7 @@ class Stream:
         self._prev = prob.copy()
         if s.guards.people == "main":
             prob, self._main = guards.keep_main(prob, self._main)
+        self._last_prob = prob
         return prob
 
     def _guard_faces(self, small: U8, prob: F32, alpha: F32) -> None:
@@ -251,7 +253,9 @@ class Stream:
             else cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_LINEAR)
         )
         t = tm.add("downscale", t)
-        prob = self.infer(small) if infer or self._prev is None else self._prev
+        # without inference the last mask is carried, main-person filter included
+        reuse = not infer and self._last_prob is not None and self._prev is not None
+        prob = self._last_prob if reuse else self.infer(small)  # type: ignore[assignment]
         t = tm.add("segment", t)
         q = mask.refine_guided(prob, small, s.mask)
         a_work = mask.to_alpha(q, s.mask)
