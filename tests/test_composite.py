@@ -30,6 +30,15 @@ def test_blend_matches_reference(h: int, w: int, seed: int) -> None:
     assert np.array_equal(blend(fg, bg2, alpha, out=bg2), expected)  # in place
 
 
+def test_split_across_a_thread_matches_reference() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    fg, bg, alpha = _layers(401, 723, 7)  # odd height: halves of different sizes
+    with ThreadPoolExecutor(1) as pool:
+        got = blend(fg, bg, alpha, pool=pool)
+    assert np.array_equal(got, blend_reference(fg, bg, alpha))
+
+
 def test_reference_is_exact_at_the_ends() -> None:
     fg, bg, _ = _layers(16, 16, 1)
     assert np.array_equal(blend(fg, bg, np.full((16, 16), 255, np.uint8)), fg)

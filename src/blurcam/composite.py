@@ -7,13 +7,17 @@ build several full-frame temporaries, so the loop is compiled with numba: one
 branchy pass over the alpha, ~4x faster than a tile-wise NumPy blend and ~3x
 faster than ``cv2.blendLinear`` at 1080p (measured on 2 cores).
 
-The kernel is serial on purpose: numba's parallel loop spin-waits for its
-worker threads, and on a busy 2-core machine (a call app, a browser, our own
-capture and encoder threads) that turned a ~1.5 ms pass into 15-30 ms. It
-releases the GIL, so the stream's other threads keep running beside it.
+The kernel itself is serial: numba's parallel loop spin-waits for its worker
+threads, and on a busy 2-core machine (a call app, a browser, our own capture
+and encoder threads) that turned a ~1.5 ms pass into 15-30 ms. Instead the
+kernel releases the GIL and a caller may hand the top half of the frame to one
+helper thread (``pool``) while it blends the bottom half itself: that thread
+sleeps on a lock, never spins.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import Executor
 
 import numba as nb
 import numpy as np
@@ -60,16 +64,30 @@ def _blend_inplace(fg: U8, alpha: U8, out: U8) -> None:  # pragma: no cover - co
                 out[y, x, c] = (f * wa + b * (256 - wa) + 128) >> 8
 
 
-def blend(fg: U8, bg: U8, alpha: U8, out: U8 | None = None) -> U8:
+_SPLIT_MIN_PIXELS = 640 * 360  # below this a second thread costs more than it saves
+
+
+def blend(fg: U8, bg: U8, alpha: U8, out: U8 | None = None, *, pool: Executor | None = None) -> U8:
     """Alpha-blend ``fg`` over ``bg``: uint8 HxWx3 layers, ``alpha`` uint8 HxW (255 = person).
 
     Where alpha is 255 the result is exactly ``fg`` and where it is 0 exactly
     ``bg`` (see :func:`blend_reference` for the arithmetic). ``out`` may be
     ``bg`` itself to blend in place and save a copy; it must not be ``fg``.
+    With ``pool`` (an executor with at least one worker) the top half runs
+    there while this thread does the bottom half.
     """
     if out is None:
         out = bg.copy()
     elif out is not bg:
         np.copyto(out, bg)
-    _blend_inplace(np.ascontiguousarray(fg), np.ascontiguousarray(alpha), out)
+    fg = np.ascontiguousarray(fg)
+    alpha = np.ascontiguousarray(alpha)
+    h = alpha.shape[0]
+    if pool is None or alpha.size < _SPLIT_MIN_PIXELS:
+        _blend_inplace(fg, alpha, out)
+        return out
+    m = h // 2
+    top = pool.submit(_blend_inplace, fg[:m], alpha[:m], out[:m])
+    _blend_inplace(fg[m:], alpha[m:], out[m:])
+    top.result()
     return out
