@@ -482,18 +482,9 @@ class DepthEstimator:
         p = Path(path)
         if not p.is_file():
             raise ModelError(f"depth model not found: {p}")
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise ModelError("depth models need onnxruntime: pip install 'blurcam[onnx]'") from e
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._sess = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own non-exported types
-            raise ModelError(f"cannot load {p} as an ONNX model: {e}") from e
+        from .segment.onnx import open_session
+
+        self._sess = open_session(p, threads=threads, what="depth models")
         inp = self._sess.get_inputs()
         if len(inp) != 1 or len(inp[0].shape) != 4:
             raise ModelError(f"{p}: expected one NCHW image input, got {[i.shape for i in inp]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from numpy.typing import NDArray
 from ..errors import ModelError
 from .spec import ModelSpec, check_io_shapes, postprocess, preprocess
 
-__all__ = ["OnnxSegmenter", "select_providers"]
+__all__ = ["OnnxSegmenter", "open_session", "select_providers"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,28 @@ def select_providers(device: str, available: list[str]) -> list[str]:
     return [*chosen, "CPUExecutionProvider"]
 
 
+def open_session(
+    path: Path, *, threads: int = 2, device: str = "cpu", what: str = "ONNX models"
+) -> Any:
+    """An onnxruntime session with our thread and log settings, every failure a ModelError.
+
+    ``what`` names the feature in the message when onnxruntime is missing.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise ModelError(f"{what} need onnxruntime: pip install 'blurcam[onnx]'") from e
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    providers = select_providers(device, ort.get_available_providers())
+    try:
+        return ort.InferenceSession(str(path), opts, providers=providers)
+    except Exception as e:  # onnxruntime raises its own non-exported types
+        raise ModelError(f"cannot load {path} as an ONNX model: {e}") from e
+
+
 def _dim(d: Any) -> int | None:
     return d if isinstance(d, int) and d > 0 else None
 
@@ -64,19 +87,7 @@ class OnnxSegmenter:
 
     def __init__(self, spec: ModelSpec, *, threads: int = 2, device: str = "cpu") -> None:
         spec.verify()
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise ModelError("ONNX models need onnxruntime: pip install 'blurcam[onnx]'") from e
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        providers = select_providers(device, ort.get_available_providers())
-        try:
-            self._sess = ort.InferenceSession(str(spec.path), opts, providers=providers)
-        except Exception as e:  # onnxruntime raises its own non-exported types
-            raise ModelError(f"cannot load {spec.path} as an ONNX model: {e}") from e
+        self._sess = open_session(spec.path, threads=threads, device=device)
         inputs = self._sess.get_inputs()
         if len(inputs) != 1:
             raise ModelError(

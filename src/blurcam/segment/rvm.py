@@ -59,24 +59,9 @@ class RvmSegmenter:
         downsample_ratio: float = 0.5,
     ) -> None:
         spec.verify()
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise ModelError("RVM needs onnxruntime: pip install 'blurcam[onnx]'") from e
-        from .onnx import select_providers
+        from .onnx import open_session
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._sess = ort.InferenceSession(
-                str(spec.path),
-                opts,
-                providers=select_providers(device, ort.get_available_providers()),
-            )
-        except Exception as e:  # onnxruntime raises its own non-exported types
-            raise ModelError(f"cannot load {spec.path} as an ONNX model: {e}") from e
+        self._sess = open_session(spec.path, threads=threads, device=device, what="RVM models")
         names = {i.name for i in self._sess.get_inputs()}
         outs = [o.name for o in self._sess.get_outputs()]
         if not {"src", "downsample_ratio", *_STATES} <= names or "pha" not in outs:
