@@ -435,11 +435,6 @@ def check_page(name: str, layout: Layout, factory: Any, tmp_path: Path) -> dict[
     return figures
 
 
-def opted_in(request: pytest.FixtureRequest) -> None:
-    if "slow" not in (request.config.option.markexpr or ""):
-        pytest.skip("opt in with -m slow")
-
-
 def test_page_blurs_background_keeps_person_sharp(tmp_path: Path) -> None:
     """The real pipeline (bundled selfie model) on a drawn person: background blurred,
     person sharp, in the page's output video."""
@@ -447,23 +442,19 @@ def test_page_blurs_background_keeps_person_sharp(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_page_model_free_disc(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_page_model_free_disc(tmp_path: Path) -> None:
     """Model-free (the segmenter answers the known disc): transport and page only.
 
-    Opt-in (``-m slow``), like the portrait run below.
+    Opt-in (``-m slow`` or ``BLURCAM_SLOW=1``, see conftest), like the portrait run below.
     """
-    opted_in(request)
     layout = disc_layout()
     keep = layout.person | layout.code_mask()
     check_page("web-e2e-disc", layout, lambda s, size: FakeSegmenter(mask=keep), tmp_path)
 
 
 @pytest.mark.slow
-def test_page_real_model_on_a_portrait(
-    tmp_path: Path, shared_dir: Path, request: pytest.FixtureRequest
-) -> None:
-    """The real pipeline on a real portrait pasted on the stripes (``-m slow``, needs shared)."""
-    opted_in(request)
+def test_page_real_model_on_a_portrait(tmp_path: Path, shared_dir: Path) -> None:
+    """The real pipeline on a real portrait pasted on the stripes (slow, needs shared)."""
     d = shared_dir / "data" / "portraits"
     layout = portrait_layout(d / "images" / "00002.jpg", d / "masks" / "00002.png")
     check_page("web-e2e-portrait", layout, None, tmp_path)
