@@ -160,7 +160,7 @@ class KeepTracker:
         th, tw = self._template.shape[:2]
         if crop.size == 0 or tw < 3 or th < 3:
             return -1.0
-        crop = cv2.resize(crop, (tw, th), interpolation=cv2.INTER_LINEAR)
+        crop = cast(U8, cv2.resize(crop, (tw, th), interpolation=cv2.INTER_LINEAR))
         res = cv2.matchTemplate(crop, self._template, cv2.TM_CCOEFF_NORMED)
         v = float(res[0, 0])
         return v if np.isfinite(v) else -1.0

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -247,15 +247,17 @@ class Stream:
         ww, wh = mask.working_size((w, h), s.mask.refine_width)
         # one cheap downscale shared by the model input, the refinement guide and
         # the background effect (bilinear: area averaging costs 1.5-10 ms here)
-        small = (
+        small: U8 = (
             frame
             if (ww, wh) == (w, h)
-            else cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_LINEAR)
+            else cast(U8, cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_LINEAR))
         )
         t = tm.add("downscale", t)
         # without inference the last mask is carried, main-person filter included
-        reuse = not infer and self._last_prob is not None and self._prev is not None
-        prob = self._last_prob if reuse else self.infer(small)  # type: ignore[assignment]
+        last = self._last_prob
+        prob = (
+            last if last is not None and not infer and self._prev is not None else self.infer(small)
+        )
         t = tm.add("segment", t)
         q = mask.refine_guided(prob, small, s.mask)
         a_work = mask.to_alpha(q, s.mask)
@@ -278,12 +280,17 @@ class Stream:
     def _background(self, frame: U8, small: U8, alpha: U8, e: EffectSettings) -> U8:
         """The background layer for ``e.kind``; may raise ``alpha`` (keep) or lower it (wrap)."""
         self._keep_region(small, alpha, e)
-        out = self._bufs["bg"]
+        out: U8 = self._bufs["bg"]
         if e.kind == "none":
             return frame
         if e.kind == "bokeh":
             return effects.bokeh_background(
-                frame, small, alpha, e.strength, shape=e.bokeh_shape, highlights=e.highlights,
+                frame,
+                small,
+                alpha,
+                e.strength,
+                shape=e.bokeh_shape,
+                highlights=e.highlights,
                 out=out,
             )
         if e.kind == "depth":
@@ -368,7 +375,7 @@ class Stream:
             self._keep_key = key
             self._keep_scale = sc
         else:
-            self._keep.update(gray)
+            self._keep.update(cast(U8, gray))
         apply_keep(alpha, self.keep_box)  # type: ignore[arg-type]
 
     @property
@@ -456,7 +463,7 @@ class BackgroundBlur:
 
     def process(self, frame: NDArray[Any]) -> U8:
         """Background-blurred copy of ``frame`` (HxWx3 BGR uint8 -> same shape and dtype)."""
-        return self._stream.process(frame).copy()
+        return cast(U8, self._stream.process(frame).copy())
 
     def reset(self) -> None:
         """Forget temporal state before starting an unrelated stream."""

@@ -25,7 +25,7 @@ from ..errors import BlurcamError
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _cx
 except ImportError:  # pragma: no cover - older typer on real click
-    from click import exceptions as _cx
+    from click import exceptions as _cx  # type: ignore[no-redef]
 from ..settings import EffectSettings, SegmentSettings, Settings
 
 __all__ = ["app", "build_settings", "console", "err_console", "main", "progress_bar"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,6 +14,8 @@ from ..errors import ModelError
 from .spec import ModelSpec, check_io_shapes, postprocess, preprocess
 
 __all__ = ["OnnxSegmenter", "open_session", "select_providers"]
+
+F32 = NDArray[np.float32]
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ class OnnxSegmenter:
         if prob.shape != (self.input_size[1], self.input_size[0]):
             import cv2
 
-            prob = cv2.resize(prob, self.input_size, interpolation=cv2.INTER_LINEAR)
+            prob = cast(F32, cv2.resize(prob, self.input_size, interpolation=cv2.INTER_LINEAR))
         return prob
 
     def reset(self) -> None:

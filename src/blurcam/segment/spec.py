@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError
+
+F32 = NDArray[np.float32]
 
 __all__ = ["ModelSpec", "check_io_shapes", "postprocess", "preprocess", "sha256_file"]
 
@@ -194,8 +197,8 @@ def postprocess(raw: NDArray[np.float32], spec: ModelSpec) -> NDArray[np.float32
                 raise ModelError(f"{spec.name}: expected 2 output channels, got {a.shape[2]}")
             if kind == "softmax2":
                 d = np.clip(a[:, :, 0] - a[:, :, 1], -60.0, 60.0)
-                return (1.0 / (1.0 + np.exp(d))).astype(np.float32)
-            return np.ascontiguousarray(a[:, :, 1])
+                return cast(F32, (1.0 / (1.0 + np.exp(d))).astype(np.float32))
+            return np.ascontiguousarray(a[:, :, 1], dtype=np.float32)
         a = a[:, :, 0]
     if spec.output == "logit" or (
         spec.output == "auto" and (float(a.min()) < 0.0 or float(a.max()) > 1.0)
