@@ -308,6 +308,9 @@ def _follow(face: Face, grey: U8) -> Face:
     return replace(face, box=(bx0 + dx, by0 + dy, bx1 + dx, by1 + dy), age=face.age + 1)
 
 
+_SAME = 0.8  # IoU of a re-detection with its track under which the box jumps
+
+
 def track_faces(
     tracks: list[Face], detections: list[Face] | None, grey: U8, *, hold: int = 30
 ) -> list[Face]:
@@ -334,6 +337,11 @@ def track_faces(
         if j >= 0 and ious[j] > 0.2:
             used.add(j)
             keep = moved[j].keep  # what the guard learnt follows the face
+            if ious[j] >= _SAME:
+                # the detector confirms the track: keep its box, so detector jitter
+                # (a few pixels, more under an exposure swing) does not shift the
+                # protected region and what the guard learnt off the face
+                d = replace(d, box=moved[j].box)
         out.append(replace(_with_patch(d, grey), keep=keep))
     out.extend(t for i, t in enumerate(moved) if i not in used and t.age <= hold)
     return out

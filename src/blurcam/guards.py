@@ -3,9 +3,9 @@
 Pure functions; per-stream state (tracked faces, the previous main-person
 region) is owned by ``pipeline.Stream`` and passed in.
 
-* :func:`protect_faces` forces tracked faces to foreground (an ellipse a bit
-  larger than the detector's box), so an auto-exposure swing that makes the
-  model drop the face cannot blur it.
+* :func:`protect_faces` forces tracked faces to foreground (the centre of the
+  detector's box, rounded below the chin, plus what the model once saw there),
+  so an auto-exposure swing that makes the model drop the face cannot blur it.
 * :func:`keep_main` keeps only the main person: the connected region that
   continues last frame's main region, or, on the first frame, the largest and
   most central one.
@@ -81,25 +81,33 @@ def _rect(f: Face, scale: float, w: int, h: int) -> tuple[int, int, int, int]:
 
 
 def protect_faces(
-    alpha: F32, faces: Sequence[Face], scale: float = 0.8, core: float = 0.6
+    alpha: F32, faces: Sequence[Face], scale: float = 0.8, core: float = 0.8
 ) -> list[Face]:
     """Keep every tracked face in the foreground: raises ``alpha`` in place.
 
     ``alpha`` is float32 0..1 at any resolution, ``faces`` in 0..1 of it.
-    Two parts, so that the guard costs nothing where the model is right:
+    Two parts, so that the guard costs little where the model is right:
 
-    * the centre ``core`` of the box (pure face in every framing) is held at
-      1 always, with a thin soft rim;
-    * in the inner ``scale`` of the box, every pixel the model was once
-      confident (alpha >= 0.9) about since the face was first tracked is
-      remembered on a small grid that moves with the box (``Face.keep``)
-      and held: when an exposure swing makes the model drop the face, the
-      face stays; the box's corners, which can be background beside the jaw,
-      are held only if the model ever called them person.
+    * the centre ``core`` of the box is held at 1 always, with a thin soft
+      rim: its upper half as the whole rectangle (forehead, temples, the side
+      of the head), its lower half as an ellipse, because the jaw narrows and
+      the box's lower corners are background or shoulder beside the chin
+      (forcing them is what cost portrait mIoU; the upper corners are hair or
+      head and cost almost nothing);
+    * in the inner ``scale`` of the box, the highest alpha the model ever gave
+      each place since the face was first tracked is remembered on a small
+      grid that moves with the box (``Face.keep``) and held: when an exposure
+      swing makes the model drop part of the face, it stays at least as
+      opaque as the model once made it (a cheek edge at 0.6 at normal
+      exposure stays 0.6 when the frame is blown out).
 
-    A face the model never saw as part of a person (less than a quarter of
-    its box) is not forced at all: a face on a poster, a false detection,
-    or a stranger removed by ``people=main`` stays in the background.
+    The box must not jitter for this to hold: ``face.track_faces`` keeps a
+    confirmed track's box on re-detection.
+
+    A face the model never saw as part of a person (mean remembered alpha
+    under a quarter of its box) is not forced at all: a face on a poster, a
+    false detection, or a stranger removed by ``people=main`` stays in the
+    background.
 
     Returns the faces with what was learnt, to pass in next frame.
     """
@@ -114,7 +122,7 @@ def protect_faces(
         seen = cast(
             F32,
             cv2.resize(
-                (roi >= 0.9).astype(np.float32),
+                roi,
                 (_KEEP_GRID, _KEEP_GRID),
                 interpolation=cv2.INTER_AREA,
             ),
@@ -131,19 +139,31 @@ def protect_faces(
 
 
 def _hold_core(alpha: F32, f: Face, core: float) -> None:
+    """Hold the centre ``core`` of the box at 1: upper half rectangle, lower half ellipse.
+
+    The rim (8% of the box) falls off softly so the held region does not
+    draw a hard edge where the model disagrees.
+    """
     h, w = alpha.shape
     x0, y0, x1, y1 = _rect(f, core, w, h)
     if x1 <= x0 or y1 <= y0:
         return
-    rim = max(1, round(0.08 * min(x1 - x0, y1 - y0)))
-    ox0, oy0 = max(0, x0 - 2 * rim), max(0, y0 - 2 * rim)
-    ox1, oy1 = min(w, x1 + 2 * rim), min(h, y1 + 2 * rim)
-    m = np.zeros((oy1 - oy0, ox1 - ox0), np.float32)
-    cv2.rectangle(
-        m, (x0 - ox0 - rim, y0 - oy0 - rim), (x1 - ox0 + rim - 1, y1 - oy0 + rim - 1), 1.0, -1
-    )
-    m = cv2.blur(m, (2 * rim + 1, 2 * rim + 1))
-    m[y0 - oy0 : y1 - oy0, x0 - ox0 : x1 - ox0] = 1.0  # the blur softened the inside too
+    (cx, cy), (bw, bh) = f.center, f.size
+    ax, ay = core * bw * w / 2.0, core * bh * h / 2.0
+    if ax < 1.0 or ay < 1.0:
+        return
+    rim = max(1.0, 0.08 * 2.0 * min(ax, ay))
+    ox0, oy0 = max(0, int(np.floor(cx * w - ax - rim))), max(0, int(np.floor(cy * h - ay - rim)))
+    ox1, oy1 = min(w, int(np.ceil(cx * w + ax + rim))), min(h, int(np.ceil(cy * h + ay + rim)))
+    if ox1 <= ox0 or oy1 <= oy0:
+        return
+    xs = (np.arange(ox0, ox1, dtype=np.float32) + 0.5 - np.float32(cx * w)) / np.float32(ax)
+    ys = (np.arange(oy0, oy1, dtype=np.float32) + 0.5 - np.float32(cy * h)) / np.float32(ay)
+    y, x = ys[:, None], xs[None, :]
+    # upper half: the rectangle (|x|, |y| <= 1); lower half: the ellipse
+    r = np.where(y < 0, np.maximum(np.abs(x), np.abs(y)), np.sqrt(x * x + y * y))
+    # 1 inside, falling to 0 over ``rim`` pixels outside
+    m = np.clip((1.0 + rim / min(ax, ay) - r) * (min(ax, ay) / rim), 0.0, 1.0).astype(np.float32)
     roi = alpha[oy0:oy1, ox0:ox1]
     np.maximum(roi, m, out=roi)
 

@@ -118,11 +118,12 @@ class GuardSettings:
     tracked, at most every ``face_retry`` frames), faces are tracked between
     detections, and a face not re-detected is kept for ``face_hold`` frames.
     ``face_score`` is the detector's minimum score; ``face_core`` the centre
-    part of the detected box always held in the foreground, ``face_scale``
-    the part in which what the model once saw as person is held (see
-    ``guards.protect_faces``). ``people`` is ``all`` or ``main``: keep only
-    the main person (the largest, most central region, followed over time)
-    and put everyone else in the background.
+    part of the detected box always held in the foreground (upper half as a
+    rectangle, lower half as an ellipse: the box corners beside the chin are
+    background), ``face_scale`` the part in which the best alpha the model
+    once gave is held (see ``guards.protect_faces``). ``people`` is ``all``
+    or ``main``: keep only the main person (the largest, most central
+    region, followed over time) and put everyone else in the background.
     """
 
     face: bool = True
@@ -131,7 +132,7 @@ class GuardSettings:
     face_hold: int = 30
     face_score: float = 0.5
     face_scale: float = 0.8
-    face_core: float = 0.6
+    face_core: float = 0.8
     people: str = "all"  # all|main
 
     def __post_init__(self) -> None:
