@@ -137,7 +137,7 @@ def exercise(path: Path, out: Path) -> str:
         try:
             within_limit(step)
         except SinkError as e:
-            outcome = f"SinkError: {str(e)[:80]}"
+            outcome = f"SinkError: {e}"
         except SourceError:
             outcome = "SourceError"
     assert not [p for p in out.parent.iterdir() if ".part" in p.name], "temporary left behind"

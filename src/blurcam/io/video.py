@@ -28,6 +28,7 @@ What a bad or unusual file gets (docs/RELIABILITY.md has the full table):
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -547,9 +548,19 @@ def _run_threads(
                         # would refuse the whole file for it
                         bad_audio[0] += 1
                         continue
+                    if obj.pts is not None and obj.pts < obj.dts:
+                        bad_audio[0] += 1  # pts before dts: invalid, muxers refuse it
+                        continue
                     last_adts[0] = obj.dts
                     obj.stream = aout
-                    out.mux(obj)
+                    try:
+                        out.mux(obj)
+                    except av.error.FFmpegError as e:
+                        if e.errno != errno.EINVAL:
+                            raise
+                        # the muxer refused this copied packet's timestamps; the
+                        # check runs before anything is written, so go on without it
+                        bad_audio[0] += 1
                 elif kind == "audio_frame":
                     if aout is not None:
                         obj.pts = None
