@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 
 from ..errors import SinkError, SourceError
 from ..io import atomic_output
+from ..io.frames import bgr_to_video_frame
 from ..io.video import QUALITY, open_input
 from ..pipeline import Stream
 from ..settings import Settings
@@ -150,7 +150,7 @@ def blur_segment(
                 with contextlib.closing(_ahead(_segment_frames(inp, vin, segment, src))) as dec:
                     for img, pts, time_base in dec:
                         res = stream.process(img)[: vout.height, : vout.width]
-                        nf = av.VideoFrame.from_ndarray(np.ascontiguousarray(res), format="bgr24")
+                        nf = bgr_to_video_frame(res)
                         nf.pts, nf.time_base = pts - shift, time_base
                         for packet in vout.encode(nf):
                             out.mux(packet)

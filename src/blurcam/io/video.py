@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 
 from ..errors import SinkError, SourceError
 from .atomic import atomic_output
+from .frames import bgr_to_video_frame
 
 __all__ = [
     "QUALITY",
@@ -605,7 +606,7 @@ def _run_threads(
                         )
                         resized = True
                     res = np.asarray(cv2.resize(res, (w, h), interpolation=cv2.INTER_AREA))
-                nf = av.VideoFrame.from_ndarray(np.ascontiguousarray(res), format="bgr24")
+                nf = bgr_to_video_frame(res)
                 pts = obj.pts if obj.pts is not None else obj.dts
                 if pts is not None and obj.time_base is not None and obj.time_base != time_base:
                     pts = round(pts * obj.time_base / time_base)

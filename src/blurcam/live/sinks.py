@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from ..errors import DeviceUnavailableError, SinkError
 from ..io import atomic_output, check_output_path
+from ..io.frames import bgr_to_video_frame
 
 __all__ = [
     "MODPROBE_HINT",
@@ -279,7 +280,6 @@ class FileSink(_Base):
         self.frames += 1
 
     def _encode(self) -> None:
-        av = self._av
         # not lowered by default: measured with a CPU hog, a nice encoder fell behind,
         # its queue filled and write() blocked the composite (docs/LIVE.md)
         lower_thread_priority(self._nice)
@@ -289,7 +289,7 @@ class FileSink(_Base):
                 if item is _END:
                     break
                 img, pts = item
-                vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+                vf = bgr_to_video_frame(img)
                 vf.pts = pts
                 vf.time_base = self._tb  # the muxer may change the stream's own
                 for packet in self._vs.encode(vf):
