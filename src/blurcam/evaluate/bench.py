@@ -281,10 +281,12 @@ def _bench_size(
     frames = _scaled(frames_src, size)
     warm = _warmup(n)
     model = resolve_model(settings.segment.model, size)
-    stream = Stream(settings, timing=True)
     seg = open_segmenter(
         model, frame_size=size, threads=settings.segment.threads, device=settings.segment.device
     )
+    # one interpreter for both: the model is stateless, and two would run two
+    # thread pools that spin against each other on 2 cores and slow both
+    stream = Stream(settings, seg, timing=True)
     naive = NaiveReference(seg)
     ours, ref = _Recorder(), _Recorder()
     try:
