@@ -94,7 +94,16 @@ def _shrink(img: NDArray[Any], size: tuple[int, int]) -> NDArray[Any]:
         return cv2.resize(img, (tw, th), interpolation=cv2.INTER_LINEAR)
     if (w, h) != (k * tw, k * th):
         img = cv2.resize(img, (k * tw, k * th), interpolation=cv2.INTER_NEAREST)
-    return cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)
+    if k == 3:
+        return cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)
+    # a bilinear halving samples exactly between 2x2 pixels, i.e. it is their
+    # mean: two of them are the 4x4 area average, ~10x cheaper than INTER_AREA
+    while k > 1:
+        img = cv2.resize(
+            img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_LINEAR
+        )
+        k //= 2
+    return img
 
 
 def _alpha_low(alpha: U8, size: tuple[int, int]) -> F32:
