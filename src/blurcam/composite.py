@@ -44,8 +44,7 @@ def blend_reference(fg: U8, bg: U8, alpha: U8) -> U8:
     return x.astype(np.uint8)
 
 
-@nb.njit(cache=True, nogil=True)
-def _blend_inplace(fg: U8, alpha: U8, out: U8) -> None:  # pragma: no cover - compiled
+def _blend_py(fg: U8, alpha: U8, out: U8) -> None:  # pragma: no cover - compiled
     h, w = alpha.shape
     for y in range(h):
         for x in range(w):
@@ -62,6 +61,20 @@ def _blend_inplace(fg: U8, alpha: U8, out: U8) -> None:  # pragma: no cover - co
                 f = np.int32(fg[y, x, c])
                 b = np.int32(out[y, x, c])
                 out[y, x, c] = (f * wa + b * (256 - wa) + 128) >> 8
+
+
+# The compiled kernel is cached on disk (~1 s of compiling saved per process). If
+# that cache cannot be written (full disk, read-only install, file-size limit)
+# the uncached twin compiles in memory instead of failing the user's job.
+_blend_cached = nb.njit(cache=True, nogil=True)(_blend_py)
+_blend_memory = nb.njit(cache=False, nogil=True)(_blend_py)
+
+
+def _blend_inplace(fg: U8, alpha: U8, out: U8) -> None:
+    try:
+        _blend_cached(fg, alpha, out)
+    except OSError:
+        _blend_memory(fg, alpha, out)
 
 
 _SPLIT_MIN_PIXELS = 640 * 360  # below this a second thread costs more than it saves

@@ -29,7 +29,7 @@ import av
 from ..errors import SinkError, SourceError
 from ..io import atomic_output
 from ..io.frames import bgr_to_video_frame
-from ..io.video import QUALITY, open_input
+from ..io.video import QUALITY, open_input, put_until
 from ..pipeline import Stream
 from ..settings import Settings
 
@@ -200,13 +200,7 @@ def _ahead(items: Iterator[Decoded], size: int = 4) -> Generator[Decoded, None, 
     errors: list[BaseException] = []
 
     def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_until(q, item, stop)
 
     def run() -> None:
         try:

@@ -8,9 +8,23 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import SinkError
+from ..errors import SinkError, SourceError
 
-__all__ = ["atomic_output", "check_output_path"]
+__all__ = ["atomic_output", "check_input_file", "check_output_path"]
+
+
+def check_input_file(path: Path) -> None:
+    """Refuse, before opening it, an input that is missing, not a file, or empty.
+
+    Raises:
+        SourceError: with the reason, so every reader words it the same way.
+    """
+    if not path.exists():
+        raise SourceError(f"input not found: {path}")
+    if not path.is_file():
+        raise SourceError(f"input is not a file: {path}")
+    if path.stat().st_size == 0:
+        raise SourceError(f"input is empty (0 bytes): {path}")
 
 
 def check_output_path(output: Path, *, inputs: tuple[Path, ...] = (), force: bool = False) -> None:

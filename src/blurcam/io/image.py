@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import SinkError, SourceError
-from .atomic import atomic_output
+from .atomic import atomic_output, check_input_file
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "is_image_path", "list_images", "read_image", "write_image"]
 
@@ -33,12 +33,7 @@ def read_image(path: Path) -> NDArray[np.uint8]:
     """
     from ..pipeline import as_bgr
 
-    if not path.exists():
-        raise SourceError(f"input not found: {path}")
-    if not path.is_file():
-        raise SourceError(f"input is not a file: {path}")
-    if path.stat().st_size == 0:
-        raise SourceError(f"input is empty (0 bytes): {path}")
+    check_input_file(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:

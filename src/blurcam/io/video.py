@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import SinkError, SourceError
-from .atomic import atomic_output
+from .atomic import atomic_output, check_input_file
 from .frames import bgr_to_video_frame
 
 __all__ = [
@@ -148,12 +148,7 @@ def upright(image: U8, rotation: int) -> U8:
 
 def open_input(path: Path) -> Any:
     """Open a media file for reading, turning every failure into :class:`SourceError`."""
-    if not path.exists():
-        raise SourceError(f"input not found: {path}")
-    if not path.is_file():
-        raise SourceError(f"input is not a file: {path}")
-    if path.stat().st_size == 0:
-        raise SourceError(f"input is empty (0 bytes): {path}")
+    check_input_file(path)
     try:
         container = av.open(str(path), mode="r", timeout=30.0)
     except _BAD_DATA as e:
@@ -308,7 +303,8 @@ def iter_frames(path: Path) -> Iterator[tuple[U8, float]]:
 _END = object()
 
 
-def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+def put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` on a bounded queue, giving up (False) once ``stop`` is set."""
     while not stop.is_set():
         try:
             q.put(item, timeout=0.1)
@@ -523,16 +519,16 @@ def _run_threads(
     def decode() -> None:
         try:
             for item in head:
-                if not _put(decoded, item, stop):
+                if not put_until(decoded, item, stop):
                     return
             for item in items:
-                if not _put(decoded, item, stop):
+                if not put_until(decoded, item, stop):
                     return
         except BaseException as e:
             errors.append(e)
             stop.set()
         finally:
-            _put(decoded, _END, stop)
+            put_until(decoded, _END, stop)
 
     def encode() -> None:
         try:
@@ -621,14 +617,14 @@ def _run_threads(
                 n += 1
                 if progress is not None:
                     progress(n)
-            if not _put(encoded, item, stop):
+            if not put_until(encoded, item, stop):
                 break
     except BaseException:
         stop.set()
         raise
     finally:
         if not stop.is_set():
-            _put(encoded, _END, stop)
+            put_until(encoded, _END, stop)
         te.join()
         stop.set()
         # The decoder exits at its next queue put; wait for it, because closing
