@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,3 +54,16 @@ def test_reference_within_one_of_exact_division() -> None:
     exact = np.round((f * a + b * (255 - a)) / 255.0).reshape(-1)
     got = blend_reference(fg, bg, al)[:, 0, 0].astype(int)
     assert np.abs(got - exact).max() <= 1
+
+
+def test_unwritable_kernel_cache_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numba raises OSError when its on-disk cache cannot be written (full disk):
+    the blend must still happen, compiled in memory."""
+    from blurcam import composite
+
+    def no_disk(*args: object) -> None:
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(composite, "_blend_cached", no_disk)
+    fg, bg, alpha = _layers(16, 24, 3)
+    assert np.array_equal(blend(fg, bg, alpha), blend_reference(fg, bg, alpha))
