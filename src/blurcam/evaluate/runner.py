@@ -89,10 +89,10 @@ class _Segmenters:
         self._open.clear()
 
 
-class PipelinePredictors:
-    """Factory of full-pipeline predictors: a new :class:`Stream` per sequence."""
+class _Predictors:
+    """What both predictor factories share: settings and one segmenter per model."""
 
-    kind = "pipeline"
+    kind = ""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
@@ -101,6 +101,15 @@ class PipelinePredictors:
     @property
     def models(self) -> list[str]:
         return self._segs.names
+
+    def close(self) -> None:
+        self._segs.close()
+
+
+class PipelinePredictors(_Predictors):
+    """Factory of full-pipeline predictors: a new :class:`Stream` per sequence."""
+
+    kind = "pipeline"
 
     def __call__(self) -> Predictor:
         stream: Stream | None = None
@@ -118,22 +127,11 @@ class PipelinePredictors:
 
         return predict
 
-    def close(self) -> None:
-        self._segs.close()
 
-
-class RawPredictors:
+class RawPredictors(_Predictors):
     """Factory of model-only predictors: bilinear upsample, threshold 0.5, no state."""
 
     kind = "raw"
-
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
-        self._segs = _Segmenters(self.settings.segment)
-
-    @property
-    def models(self) -> list[str]:
-        return self._segs.names
 
     def __call__(self) -> Predictor:
         def predict(frame: U8) -> NDArray[np.bool_]:
@@ -142,9 +140,6 @@ class RawPredictors:
             return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
 
         return predict
-
-    def close(self) -> None:
-        self._segs.close()
 
 
 def _mean(xs: Iterable[float]) -> float | None:
