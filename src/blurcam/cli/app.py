@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,7 +29,15 @@ except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as _cx  # type: ignore[no-redef]
 from ..settings import EffectSettings, SegmentSettings, Settings
 
-__all__ = ["app", "build_settings", "console", "err_console", "main", "progress_bar"]
+__all__ = [
+    "FrameProgress",
+    "app",
+    "build_settings",
+    "console",
+    "err_console",
+    "main",
+    "progress_bar",
+]
 
 app = typer.Typer(
     name="blurcam",
@@ -74,9 +83,31 @@ def build_settings(
     )
 
 
+class FrameProgress:
+    """Frames done so far on one progress bar, shown with the running fps.
+
+    Jobs report either a running total (:meth:`set`) or a batch of new
+    frames (:meth:`add`); both are plain callables to pass as ``progress=``.
+    """
+
+    def __init__(self, progress: Progress) -> None:
+        self._p = progress
+        self._task = progress.task_ids[0]
+        self._t0 = time.perf_counter()
+        self.done = 0
+
+    def set(self, done: int) -> None:
+        self.done = done
+        dt = time.perf_counter() - self._t0
+        self._p.update(self._task, completed=done, rate=f"{done / dt:.1f} fps" if dt > 0 else "")
+
+    def add(self, n: int) -> None:
+        self.set(self.done + n)
+
+
 @contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
-    """A rich progress bar on stderr (hidden when stderr is not a terminal and CI is set)."""
+def progress_bar(description: str, total: int | None) -> Iterator[FrameProgress]:
+    """A rich progress bar on stderr, counting frames."""
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -87,7 +118,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
     ]
     with Progress(*columns, console=err_console, transient=False) as p:
         p.add_task(description, total=total, rate="")
-        yield p
+        yield FrameProgress(p)
 
 
 @app.callback()

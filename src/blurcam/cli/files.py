@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +11,17 @@ import typer
 from .. import jobs
 from ..errors import SettingsError, SourceError
 from ..settings import EffectSettings, GuardSettings, Settings
-from .app import Device, Model, Strength, Threads, app, build_settings, err_console, progress_bar
+from .app import (
+    Device,
+    FrameProgress,
+    Model,
+    Strength,
+    Threads,
+    app,
+    build_settings,
+    err_console,
+    progress_bar,
+)
 
 Quality = Annotated[
     str, typer.Option("--quality", "-q", help="Encoder speed/size: draft, fast, good, best.")
@@ -29,9 +39,7 @@ FaceGuard = Annotated[
 # ---- effect options of `blurcam blur` (effects engineer; docs/EFFECTS.md)
 Effect = Annotated[
     str,
-    typer.Option(
-        "--effect", "-e", help="blur, bokeh (lens), replace (see --background) or depth."
-    ),
+    typer.Option("--effect", "-e", help="blur, bokeh (lens), replace (see --background) or depth."),
 ]
 Background = Annotated[
     Path | None,
@@ -101,7 +109,7 @@ def effect_settings(
     )
 
 
-def _progress(desc: str, src: Path):  # type: ignore[no-untyped-def]
+def _progress(desc: str, src: Path) -> AbstractContextManager[FrameProgress]:
     total = jobs.count_frames(src) or None
     return progress_bar(desc, total)
 
@@ -138,15 +146,8 @@ def blur(
         device=device,
         base=Settings(effect=fx, guards=GuardSettings(face=face_guard, people=people)),
     )
-    t0 = time.perf_counter()
-    with _progress("blur", input) as p:
-        task = p.task_ids[0]
-
-        def tick(n: int) -> None:
-            dt = time.perf_counter() - t0
-            p.update(task, completed=n, rate=f"{n / dt:.1f} fps" if dt > 0 else "")
-
-        n = jobs.blur_file(input, output, settings, force=force, quality=quality, progress=tick)
+    with _progress("blur", input) as bar:
+        n = jobs.blur_file(input, output, settings, force=force, quality=quality, progress=bar.set)
     err_console.print(f"wrote {output} ({n} frame{'s' if n != 1 else ''})")
 
 
@@ -166,9 +167,6 @@ def mask(
         threads=threads,
         base=Settings(guards=GuardSettings(face=face_guard, people=people)),
     )
-    with _progress("mask", input) as p:
-        task = p.task_ids[0]
-        n = jobs.mask_file(
-            input, outdir, settings, force=force, progress=lambda k: p.update(task, completed=k)
-        )
+    with _progress("mask", input) as bar:
+        n = jobs.mask_file(input, outdir, settings, force=force, progress=bar.set)
     err_console.print(f"wrote {n} mask{'s' if n != 1 else ''} to {outdir}")

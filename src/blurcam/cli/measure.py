@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,11 +18,6 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead
 
 def _f(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _rate(p: Any, task: Any, done: int, t0: float) -> None:
-    dt = time.perf_counter() - t0
-    p.update(task, completed=done, rate=f"{done / dt:.1f} fps" if dt > 0 else "")
 
 
 @app.command("eval")
@@ -53,16 +47,10 @@ def eval_(
     factory = runner.RawPredictors(settings) if raw else runner.PipelinePredictors(settings)
     total = sum(d.frames for d in sets)
     try:
-        with progress_bar("eval", total) as p:
-            task = p.task_ids[0]
-            done, t0 = 0, time.perf_counter()
-
-            def tick(n: int) -> None:
-                nonlocal done
-                done += n
-                _rate(p, task, done, t0)
-
-            report = runner.evaluate(sets, factory, name=factory.kind, model=model, progress=tick)
+        with progress_bar("eval", total) as bar:
+            report = runner.evaluate(
+                sets, factory, name=factory.kind, model=model, progress=bar.add
+            )
     finally:
         factory.close()
     if json_out:
@@ -140,15 +128,7 @@ def bench(
     settings = build_settings(model=model, threads=threads)
     size_list = benchmod.parse_sizes(sizes)
     total = benchmod.planned_frames(frames, len(size_list), effects)
-    with progress_bar("bench", total) as p:
-        task = p.task_ids[0]
-        done, t0 = 0, time.perf_counter()
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            _rate(p, task, done, t0)
-
+    with progress_bar("bench", total) as bar:
         res = benchmod.run_bench(
             frames=frames,
             sizes=size_list,
@@ -156,7 +136,7 @@ def bench(
             settings=settings,
             data=data,
             synthetic=synthetic,
-            progress=tick,
+            progress=bar.add,
         )
     if json_out:
         typer.echo(json.dumps(res, indent=2))
