@@ -190,17 +190,17 @@ class Stream:
         """uint8 HxW alpha of the last frame (255 = person); valid until the next call."""
         return self._alpha
 
-    def infer(self, frame: U8) -> F32:
+    def infer(self, frame: U8, grey: U8 | None = None) -> F32:
         """Segment, smooth and keep the main person: the model-resolution probability.
 
         Updates the history (previous mask, grey guide for motion, main
         region); ``frame`` is any-size BGR (the working-resolution frame in
-        :meth:`process`).
+        :meth:`process`), ``grey`` its luminance if the caller already has it.
         """
         seg = self._ensure_segmenter((frame.shape[1], frame.shape[0]))
         s = self.settings
         prob = seg(frame)
-        guide = mask.motion_guide(frame, (prob.shape[1], prob.shape[0]))
+        guide = mask.motion_guide(frame if grey is None else grey, (prob.shape[1], prob.shape[0]))
         motion = mask.motion_map(guide, self._guide, s.mask)
         self._guide = guide
         prob = mask.smooth_temporal(prob, self._prev, s.mask, motion)
@@ -252,14 +252,15 @@ class Stream:
             if (ww, wh) == (w, h)
             else cast(U8, cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_LINEAR))
         )
+        # one luminance for the motion guide, the refinement and the keep tracker
+        grey = cast(U8, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         t = tm.add("downscale", t)
         # without inference the last mask is carried, main-person filter included
         last = self._last_prob
-        prob = (
-            last if last is not None and not infer and self._prev is not None else self.infer(small)
-        )
+        carry = last is not None and not infer and self._prev is not None
+        prob = last if carry and last is not None else self.infer(small, grey)
         t = tm.add("segment", t)
-        q = mask.refine_guided(prob, small, s.mask)
+        q = mask.refine_guided(prob, grey, s.mask)
         a_work = mask.to_alpha(q, s.mask)
         t = tm.add("refine", t)
         self._guard_faces(small, prob, a_work)
@@ -267,7 +268,7 @@ class Stream:
         alpha = mask.upsample_alpha(a_work, (w, h), out=self._bufs["alpha"])
         self._alpha = alpha
         t = tm.add("upsample", t)
-        bg = self._background(frame, small, alpha, s.effect)
+        bg = self._background(frame, small, grey, alpha, s.effect)
         t = tm.add("effect", t)
         # blend in place when the effect wrote into our background buffer
         dst = bg if bg is self._bufs["bg"] else self._bufs["out"]
@@ -277,9 +278,9 @@ class Stream:
         return out
 
     # --------------------------------------------------------------- effects
-    def _background(self, frame: U8, small: U8, alpha: U8, e: EffectSettings) -> U8:
+    def _background(self, frame: U8, small: U8, grey: U8, alpha: U8, e: EffectSettings) -> U8:
         """The background layer for ``e.kind``; may raise ``alpha`` (keep) or lower it (wrap)."""
-        self._keep_region(small, alpha, e)
+        self._keep_region(grey, alpha, e)
         out: U8 = self._bufs["bg"]
         if e.kind == "none":
             return frame
@@ -353,7 +354,7 @@ class Stream:
             self._depth_raw = est(small)
         return effects.normalize_depth(self._depth_raw, alpha)
 
-    def _keep_region(self, small: U8, alpha: U8, e: EffectSettings) -> None:
+    def _keep_region(self, grey: U8, alpha: U8, e: EffectSettings) -> None:
         """Raise ``alpha`` inside the kept (and tracked) box; no-op when nothing is kept."""
         if e.keep_point is None and e.keep_box is None:
             self._keep = None
@@ -367,15 +368,14 @@ class Stream:
         if not e.keep_track:
             apply_keep(alpha, box)  # type: ignore[arg-type]
             return
-        sc = small.shape[1] / w
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        sc = grey.shape[1] / w
         key = (e.keep_point, e.keep_box, e.keep_size, (w, h))
         if self._keep is None or self._keep_key != key or self.frames == 0:
-            self._keep = KeepTracker(gray, tuple(v * sc for v in box))  # type: ignore[arg-type]
+            self._keep = KeepTracker(grey, tuple(v * sc for v in box))
             self._keep_key = key
             self._keep_scale = sc
         else:
-            self._keep.update(cast(U8, gray))
+            self._keep.update(grey)
         apply_keep(alpha, self.keep_box)  # type: ignore[arg-type]
 
     @property
