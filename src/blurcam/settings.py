@@ -209,9 +209,7 @@ class EffectSettings:
             raise SettingsError(f"depth_every must be in [1, 100], got {self.depth_every}")
         if self.keep_point is not None and self.keep_box is not None:
             raise SettingsError("give keep_point or keep_box, not both")
-        if self.keep_point is not None and (
-            len(self.keep_point) != 2 or min(self.keep_point) < 0
-        ):
+        if self.keep_point is not None and (len(self.keep_point) != 2 or min(self.keep_point) < 0):
             raise SettingsError(f"keep_point must be (x, y) >= 0, got {self.keep_point}")
         if self.keep_box is not None and (
             len(self.keep_box) != 4 or min(self.keep_box[:2]) < 0 or min(self.keep_box[2:]) <= 0
