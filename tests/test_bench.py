@@ -57,6 +57,8 @@ def check_structure(res: dict, sizes: list[str], frames: int) -> None:
             assert row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"]
             assert row["stages"] and all("mean_ms" in v for v in row["stages"].values())
         assert r["speedup_median"] > 0 and r["speedup_cpu_median"] > 0
+        assert r["pipelined"]["median_ms"] > 0 and r["speedup_pipelined"] > 0
+        assert 0 < r["model_runs"] <= 1
         assert r["blurcam"]["cpu_median_ms"] >= 0
         assert set(r["naive"]["stages"]) == {"segment", "resize", "blur", "composite"}
     assert res["machine"]["cpus"] >= 1

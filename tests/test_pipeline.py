@@ -111,3 +111,72 @@ def test_main_person_survives_frames_without_inference() -> None:
     st.process(f, infer=False)
     assert st.last_alpha[40, 300] == 0  # the carried mask keeps only the main person
     assert st.last_alpha[120, 144] == 255
+
+
+def _moving(n: int) -> list[np.ndarray]:
+    """A disc crossing the frame, 6 px a frame (a person walking)."""
+    return [synthetic_frame(cx=0.3 + 0.02 * i) for i in range(n)]
+
+
+def test_still_frames_skip_the_model_moving_ones_do_not() -> None:
+    frame = synthetic_frame()
+    seg = FakeSegmenter()
+    st = Stream(Settings(), seg)
+    for _ in range(9):
+        st.process(frame)
+    # still: the model runs on frame 1, then at most every third frame (still_reuse 2)
+    assert seg.calls == 3
+    ref = Stream(Settings(mask=MaskSettings(still_reuse=0)), FakeSegmenter())
+    ref.process(frame)
+    assert np.array_equal(st.last_alpha, ref.last_alpha)
+    moving = FakeSegmenter()
+    st = Stream(Settings(), moving)
+    for f in _moving(9):
+        st.process(f)
+        assert st.last_inferred
+    assert moving.calls == 9
+    # the mask follows the moving disc on every frame: no lag from the gate
+    truth = disc_mask(cx=0.3 + 0.02 * 8) > 127
+    pred = st.last_alpha > 127
+    assert (truth & pred).sum() / (truth | pred).sum() > 0.95
+
+
+def test_still_gate_off_runs_every_frame() -> None:
+    seg = FakeSegmenter()
+    st = Stream(Settings(mask=MaskSettings(still_reuse=0)), seg)
+    for _ in range(5):
+        st.process(synthetic_frame())
+    assert seg.calls == 5
+
+
+@pytest.mark.parametrize("kind", ["blur", "bokeh", "replace"])
+def test_process_iter_gives_exactly_what_process_gives(kind: str) -> None:
+    frames = _moving(6) + [synthetic_frame(cx=0.42)] * 4  # moving, then still
+    s = Settings(effect=EffectSettings(kind=kind))
+    one = Stream(s, FakeSegmenter())
+    expected = [one.process(f).copy() for f in frames]
+    seg = FakeSegmenter()
+    many = Stream(s, seg)
+    got = []
+    for out in many.process_iter(iter(frames)):
+        got.append(out.copy())
+    assert len(got) == len(frames)
+    for a, b in zip(expected, got, strict=True):
+        assert np.array_equal(a, b)
+    assert seg.calls < len(frames)  # the still tail reused the mask there too
+    assert list(many.process_iter([])) == []
+
+
+def test_process_iter_raises_model_errors_in_the_caller() -> None:
+    class Broken(FakeSegmenter):
+        def __call__(self, frame: np.ndarray) -> np.ndarray:
+            if self.calls >= 2:
+                raise RuntimeError("model died")
+            return super().__call__(frame)
+
+    st = Stream(Settings(mask=MaskSettings(still_reuse=0)), Broken())
+    got = 0
+    with pytest.raises(RuntimeError, match="model died"):
+        for _ in st.process_iter(_moving(5)):
+            got += 1
+    assert got in (1, 2)  # frames whose mask was made before the failure

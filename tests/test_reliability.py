@@ -530,17 +530,18 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path: Path, monkeypatch: pytest.Mon
     src = make_video(tmp_path / "in.mp4", frames=30)
     dst = tmp_path / "out.mp4"
     dst.write_bytes(b"old")
-    real = Stream.process
+    real = Stream._back  # the per-frame stage of both process and process_iter
     calls = {"n": 0}
 
-    def interrupt(self: Stream, frame: Any, **kw: Any) -> Any:
+    def interrupt(self: Stream, *a: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
-        return real(self, frame, **kw)
+        return real(self, *a)
 
-    monkeypatch.setattr(Stream, "process", interrupt)
+    monkeypatch.setattr(Stream, "_back", interrupt)
     assert run("blur", src, dst, "--force") == 130
+    assert calls["n"] == 5
     assert dst.read_bytes() == b"old"
     assert not leftovers(tmp_path)
     import threading

@@ -16,8 +16,13 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from blurcam.errors import ModelError, SettingsError
+from blurcam.settings import MaskSettings, Settings
 from blurcam.web import BlurTrack
 from conftest import FakeSegmenter, synthetic_frame
+
+# The test sources repeat one picture, which the still-image gate would not send
+# to the model again; these tests need every frame to pay for the (slow) model.
+EVERY_FRAME = Settings(mask=MaskSettings(still_reuse=0))
 
 TB = fractions.Fraction(1, 90000)
 
@@ -74,7 +79,9 @@ def test_frames_are_processed_and_keep_timestamps() -> None:
 def test_slow_model_drops_stale_frames_instead_of_queueing() -> None:
     async def main() -> None:
         src = Source(interval=0.005)  # ~200 fps camera
-        t = BlurTrack(src, segmenter=FakeSegmenter(delay=0.05), adaptive=False)  # ~20 fps
+        t = BlurTrack(
+            src, settings=EVERY_FRAME, segmenter=FakeSegmenter(delay=0.05), adaptive=False
+        )
         pts = [(await t.recv()).pts for _ in range(6)]
         t.stop()
         await t.wait_closed()
@@ -216,7 +223,7 @@ def test_stop_wakes_a_waiting_recv() -> None:
 def test_over_budget_runs_the_model_every_other_frame() -> None:
     async def main() -> dict[str, int]:
         seg = FakeSegmenter(delay=0.04)  # 40 ms a frame against a 33 ms camera
-        t = BlurTrack(Source(interval=1 / 30), segmenter=seg)
+        t = BlurTrack(Source(interval=1 / 30), settings=EVERY_FRAME, segmenter=seg)
         for _ in range(12):
             await t.recv()
         every = t.stats.model_every

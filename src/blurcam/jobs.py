@@ -86,7 +86,7 @@ def blur_file(
             raise SinkError(
                 f"{src} is a video, so the output needs a video extension ({', '.join(VIDEO_EXTS)})"
             )
-        return transcode(src, dst, st.process, quality=quality, progress=progress)
+        return transcode(src, dst, st.process_iter, many=True, quality=quality, progress=progress)
     finally:
         if stream is None:
             st.close()

@@ -21,8 +21,10 @@ from .settings import MaskSettings
 
 __all__ = [
     "is_scene_cut",
+    "is_still",
     "motion_guide",
     "motion_map",
+    "moved_fraction",
     "refine_guided",
     "refine_step",
     "smooth_temporal",
@@ -77,6 +79,30 @@ def motion_map(guide: U8, prev_guide: U8 | None, settings: MaskSettings) -> F32 
 
 
 _K3 = np.ones((3, 3), np.uint8)
+
+
+def moved_fraction(guide: U8, ref: U8, settings: MaskSettings) -> float:
+    """Share of pixels that changed by more than ``motion_high`` grey levels (less the median)."""
+    d = cv2.absdiff(guide, ref)
+    med = float(np.median(d[::4, ::4]))  # a global exposure or gain change is not motion
+    _, moved = cv2.threshold(d, settings.motion_high + med, 255, cv2.THRESH_BINARY)
+    return cv2.countNonZero(moved) / d.size
+
+
+def is_still(guide: U8, ref: U8 | None, settings: MaskSettings) -> bool:
+    """True when the image is as it was at the last model run, up to noise and exposure.
+
+    Then the model would give the same mask again (up to its own noise,
+    which :func:`smooth_temporal` holds back anyway), so the pipeline carries
+    the last mask instead of running it (at most ``still_reuse`` frames in a
+    row; the refinement still follows the current image). Both guides are
+    at model resolution; "still" is at most ``still_moved`` of the pixels
+    changed by more than ``motion_high`` grey levels. A moving person
+    changes far more than that, so there is no lag.
+    """
+    if settings.still_reuse == 0 or ref is None or ref.shape != guide.shape:
+        return False
+    return moved_fraction(guide, ref, settings) <= settings.still_moved
 
 
 def smooth_temporal(

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -54,6 +55,19 @@ class StageTimes:
         t1 = time.perf_counter()
         self.ms[stage] = self.ms.get(stage, 0.0) + (t1 - t0) * 1000.0
         return t1
+
+
+@dataclass(frozen=True, slots=True)
+class _Front:
+    """What the mask stage hands to the composite stage for one frame."""
+
+    small: U8  # the frame at working resolution
+    grey: U8  # its luminance
+    guide: U8 | None  # luminance at model resolution (face tracking)
+    prob: F32  # person probability at model resolution, after temporal smoothing
+    alpha: F32  # refined alpha 0..1 at working resolution (the guard raises it in place)
+    inferred: bool  # False: the model was skipped and the last mask carried
+    times: dict[str, float]
 
 
 def as_bgr(frame: NDArray[Any]) -> U8:
@@ -111,6 +125,9 @@ class Stream:
         self._alpha: U8 | None = None
         self._bufs: dict[str, Any] = {}
         self._size: tuple[int, int] | None = None
+        self._front_size: tuple[int, int] | None = None
+        self._carried = 0  # frames in a row whose mask was carried (still image)
+        self.last_inferred = False  # whether the model ran for the last frame
         self.frames = 0
         self.times = StageTimes()
         self.timing = timing
@@ -144,7 +161,7 @@ class Stream:
         """Forget temporal state (a new stream starts)."""
         self._prev = None
         self._alpha = None
-        self.frames = 0
+        self.frames = self._carried = 0
         self._keep = self._depth_raw = None
         self._guide = self._main = None
         self._faces, self._face_due = [], 0
@@ -174,8 +191,6 @@ class Stream:
                 "bg": np.empty((h, w, 3), np.uint8),
                 "out": np.empty((h, w, 3), np.uint8),
             }
-            self._prev = None
-        self._ensure_segmenter((w, h))
 
     def _ensure_segmenter(self, size: tuple[int, int]) -> Segmenter:
         if self._segmenter is None:
@@ -210,7 +225,7 @@ class Stream:
         self._last_prob = prob
         return prob
 
-    def _guard_faces(self, small: U8, prob: F32, alpha: F32) -> None:
+    def _guard_faces(self, small: U8, prob: F32, alpha: F32, guide: U8 | None) -> None:
         """Detect (at a low rate) and track faces, then force them into ``alpha``."""
         g = self.settings.guards
         if not g.face:
@@ -226,8 +241,8 @@ class Stream:
             found = self.face_detector(small[y0:y1, x0:x1])
             detections = guards.faces_to_frame(found, rect, size)
             self._face_due = self.frames + (g.face_interval if detections else g.face_retry)
-        if self._guide is not None:
-            self._faces = track_faces(self._faces, detections, self._guide, hold=g.face_hold)
+        if guide is not None:
+            self._faces = track_faces(self._faces, detections, guide, hold=g.face_hold)
         self._faces = guards.protect_faces(alpha, self._faces, g.face_scale, g.face_core)
 
     def process(self, frame: NDArray[Any], *, infer: bool = True) -> U8:
@@ -238,12 +253,46 @@ class Stream:
         The returned array is reused on the next call: copy it to keep it.
         """
         frame = as_bgr(frame)
+        return self._back(frame, self._front(frame, infer))
+
+    def process_iter(self, frames: Iterable[NDArray[Any]]) -> Iterator[U8]:
+        """:meth:`process` over a sequence, two frames in flight: the same output, faster.
+
+        The mask stage of frame t+1 (downscale, model, temporal smoothing,
+        refinement) runs on a worker thread while this thread finishes frame
+        t (face guard, effect, composite), so on two cores the model is off
+        the critical path. Both stages keep their own state, so the frames
+        that come out are exactly those :meth:`process` would give. Each
+        yielded array is reused for the next frame: copy it to keep it.
+        """
+        it = iter(frames)
+        first = next(it, None)
+        if first is None:
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="blurcam-mask") as pool:
+            frame = as_bgr(first)
+            ahead = pool.submit(self._front, frame, True)
+            for nxt in it:
+                nframe = as_bgr(nxt)
+                nahead = pool.submit(self._front, nframe, True)
+                yield self._back(frame, ahead.result())
+                frame, ahead = nframe, nahead
+            yield self._back(frame, ahead.result())
+
+    def _front(self, frame: U8, infer: bool) -> _Front:
+        """Mask stage: working frame, model (or the carried mask), refinement.
+
+        Touches only the mask history (previous mask, guides, main region),
+        never the effect or guard state, so it may run one frame ahead of
+        :meth:`_back` on another thread.
+        """
         s = self.settings
-        tm = self.times
-        tm.ms.clear()
+        tm = StageTimes()
         t = time.perf_counter()
-        self._ensure(frame)
         h, w = frame.shape[:2]
+        if self._front_size != (w, h):
+            self._front_size = (w, h)
+            self._prev = None
         ww, wh = mask.working_size((w, h), s.mask.refine_width)
         # one cheap downscale shared by the model input, the refinement guide and
         # the background effect (bilinear: area averaging costs 1.5-10 ms here)
@@ -255,20 +304,45 @@ class Stream:
         # one luminance for the motion guide, the refinement and the keep tracker
         grey = cast(U8, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         t = tm.add("downscale", t)
-        # without inference the last mask is carried, main-person filter included
         last = self._last_prob
-        carry = last is not None and not infer and self._prev is not None
-        prob = last if carry and last is not None else self.infer(small, grey)
+        guide: U8 | None = None
+        carry = last is not None and self._prev is not None and last.shape == self._prev.shape
+        if carry and infer:
+            assert last is not None
+            guide = mask.motion_guide(grey, (last.shape[1], last.shape[0]))
+            carry = self._carried < s.mask.still_reuse and mask.is_still(guide, self._guide, s.mask)
+        if carry and last is not None:
+            self._carried += 1
+            prob = last
+            if guide is None:
+                guide = mask.motion_guide(grey, (last.shape[1], last.shape[0]))
+        else:
+            self._carried = 0
+            prob = self.infer(small, grey)
+            guide = self._guide
         t = tm.add("segment", t)
         q = mask.refine_guided(prob, grey, s.mask)
         a_work = mask.to_alpha(q, s.mask)
-        t = tm.add("refine", t)
-        self._guard_faces(small, prob, a_work)
+        tm.add("refine", t)
+        return _Front(small, grey, guide, prob, a_work, not carry, tm.ms)
+
+    def _back(self, frame: U8, fr: _Front) -> U8:
+        """Guard, effect and composite stage of one frame (see :meth:`_front`)."""
+        s = self.settings
+        tm = self.times
+        tm.ms.clear()
+        tm.ms.update(fr.times)
+        self.last_inferred = fr.inferred
+        t = time.perf_counter()
+        self._ensure(frame)
+        h, w = frame.shape[:2]
+        a_work = fr.alpha
+        self._guard_faces(fr.small, fr.prob, a_work, fr.guide)
         t = tm.add("guards", t)
         alpha = mask.upsample_alpha(a_work, (w, h), out=self._bufs["alpha"])
         self._alpha = alpha
         t = tm.add("upsample", t)
-        bg = self._background(frame, small, grey, alpha, s.effect)
+        bg = self._background(frame, fr.small, fr.grey, alpha, s.effect)
         t = tm.add("effect", t)
         # blend in place when the effect wrote into our background buffer
         dst = bg if bg is self._bufs["bg"] else self._bufs["out"]

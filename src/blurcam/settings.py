@@ -63,7 +63,9 @@ class MaskSettings:
     not lag. Motion is the grey difference at model resolution,
     ``motion_low`` (still) to ``motion_high`` (moved) grey levels.
     ``scene_cut`` is the mean absolute mask change above which history is
-    dropped. ``refine`` turns on the
+    dropped. When at most ``still_moved`` of the pixels moved since the last
+    model run, the model is skipped and its mask carried, at most
+    ``still_reuse`` frames in a row (0 = run it on every frame). ``refine`` turns on the
     image-guided filter; ``refine_width`` is the working width it runs at,
     ``refine_coarse`` how many working pixels of person height make one step
     of the coarser grid its coefficients are fitted on (at most 4) and
@@ -78,6 +80,8 @@ class MaskSettings:
     motion_low: float = 3.0
     motion_high: float = 12.0
     scene_cut: float = 0.3
+    still_reuse: int = 2
+    still_moved: float = 0.005
     refine: bool = True
     refine_width: int = 480
     refine_coarse: int = 80
@@ -95,6 +99,9 @@ class MaskSettings:
                 f"{self.motion_low}, {self.motion_high}"
             )
         _check_range("scene_cut", self.scene_cut, 0.0, 1.0)
+        if not 0 <= self.still_reuse <= 30:
+            raise SettingsError(f"still_reuse must be in [0, 30], got {self.still_reuse}")
+        _check_range("still_moved", self.still_moved, 0.0, 1.0)
         if not 32 <= self.refine_width <= 4096:
             raise SettingsError(f"refine_width must be in [32, 4096], got {self.refine_width}")
         if not 16 <= self.refine_coarse <= 4096:

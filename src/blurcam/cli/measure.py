@@ -146,20 +146,31 @@ def bench(
 
 def _print_bench(res: dict[str, Any]) -> None:
     t = Table(title=f"blurcam bench: {res['frames']} frames per size, source {res['source']}")
-    cols = ("size", "model", "blurcam median", "p95", "naive median", "p95", "speed-up", "by CPU")
+    cols = (
+        "size",
+        "model",
+        "blurcam one by one",
+        "p95",
+        "blurcam pipelined",
+        "naive",
+        "p95",
+        "speed-up one/pipelined",
+        "model runs",
+    )
     for col in cols:
         t.add_column(col, justify="left" if col in ("size", "model") else "right")
     for r in res["sizes"]:
-        a, b = r["blurcam"], r["naive"]
+        a, b, p = r["blurcam"], r["naive"], r.get("pipelined")
         t.add_row(
             f"{r['size']} ({r['width']}x{r['height']})",
             r["model"],
             f"{a['median_ms']:.2f} ms",
             f"{a['p95_ms']:.2f}",
+            f"{p['median_ms']:.2f} ms" if p else "-",
             f"{b['median_ms']:.2f} ms",
             f"{b['p95_ms']:.2f}",
-            f"{r['speedup_median']:.1f}x",
-            f"{r.get('speedup_cpu_median') or 0:.1f}x",
+            f"{r['speedup_median']:.1f}x / {r.get('speedup_pipelined') or 0:.1f}x",
+            f"{r.get('model_runs', 1.0):.0%}",
         )
     console.print(t)
     stages = Table(title="blurcam per stage (mean ms; median in brackets)")

@@ -58,7 +58,7 @@ SIZES: dict[str, tuple[int, int]] = {
 }
 NAIVE_KERNEL = 55
 DISTINCT = 12  # distinct source frames cycled (ping-pong) at each size
-BLOCK = 10  # frames per alternating block (blurcam, then naive)
+BLOCK = 20  # frames per alternating block (blurcam, blurcam pipelined, naive)
 
 
 def parse_sizes(text: str) -> list[tuple[str, tuple[int, int]]]:
@@ -268,7 +268,18 @@ def _warmup(frames: int) -> int:
 def planned_frames(frames: int, n_sizes: int, effects: bool) -> int:
     """How many frames :func:`run_bench` will process (for a progress bar)."""
     per = frames + _warmup(frames)
-    return n_sizes * 2 * per + (len(EFFECTS) * per if effects else 0)
+    return n_sizes * 3 * per + (len(EFFECTS) * per if effects else 0)
+
+
+def _time_pipelined(stream: Stream, frames: list[U8]) -> tuple[float, float]:
+    """(wall, CPU) ms per frame of ``frames`` through :meth:`Stream.process_iter`.
+
+    The block includes filling and draining the two-stage pipeline (its first
+    mask stage and its last composite run alone), so it slightly overstates
+    the steady-state time.
+    """
+    wall, cpu = _timed(lambda: sum(1 for _ in stream.process_iter(frames)))
+    return wall / len(frames), cpu / len(frames)
 
 
 def _bench_size(
@@ -289,34 +300,52 @@ def _bench_size(
     stream = Stream(settings, seg, timing=True)
     naive = NaiveReference(seg)
     ours, ref = _Recorder(), _Recorder()
+    piped: list[float] = []
+    piped_cpu: list[float] = []
+    runs = 0
     try:
         for k in range(warm):
             f = frames[_order(k, len(frames))]
             stream.process(f)
             naive.process(f)
             tick(2)
+        for _ in stream.process_iter([frames[_order(k, len(frames))] for k in range(warm)]):
+            tick(1)
         k = warm
         done = 0
         while done < n:
             block = min(BLOCK, n - done)
             for j in range(block):
                 ours.add(*_time_stream(stream, frames[_order(k + j, len(frames))]))
+                runs += stream.last_inferred
                 tick(1)
+            # the same stream goes on with the next frames, two in flight
+            wall, cpu = _time_pipelined(
+                stream, [frames[_order(k + block + j, len(frames))] for j in range(block)]
+            )
+            piped += [wall] * block
+            piped_cpu += [cpu] * block
+            tick(block)
             for j in range(block):
                 f = frames[_order(k + j, len(frames))]
                 ref.add(*_timed(partial(naive.process, f)), naive.ms)
                 tick(1)
-            k += block
+            k += 2 * block
             done += block
     finally:
         stream.close()
         seg.close()
     a, b = ours.result(), ref.result()
+    p = summarize(piped)
+    p["cpu_mean_ms"] = float(np.mean(piped_cpu))
     return {
         "model": model,
         "blurcam": a,
+        "pipelined": p,
         "naive": b,
+        "model_runs": runs / n,
         "speedup_median": b["median_ms"] / a["median_ms"] if a["median_ms"] > 0 else None,
+        "speedup_pipelined": b["median_ms"] / p["median_ms"] if p["median_ms"] > 0 else None,
         "speedup_p95": b["p95_ms"] / a["p95_ms"] if a["p95_ms"] > 0 else None,
         "speedup_cpu_median": b["cpu_median_ms"] / a["cpu_median_ms"]
         if a["cpu_median_ms"] > 0

@@ -33,11 +33,12 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -302,6 +303,9 @@ def iter_frames(path: Path) -> Iterator[tuple[U8, float]]:
 
 _END = object()
 
+# frames in, results out in the same order (may keep a few frames in flight)
+FramesProcessor = Callable[[Iterable[U8]], Iterable[U8]]
+
 
 def put_until(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     """Put ``item`` on a bounded queue, giving up (False) once ``stop`` is set."""
@@ -326,12 +330,17 @@ def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
 def transcode(
     src: Path,
     dst: Path,
-    process: Callable[[U8], U8],
+    process: Callable[[U8], U8] | FramesProcessor,
     *,
+    many: bool = False,
     quality: str = "fast",
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Decode ``src``, run ``process`` on every upright frame, encode to ``dst``; keep audio.
+
+    With ``many`` ``process`` takes the iterator of frames and yields their
+    results in order (e.g. :meth:`blurcam.pipeline.Stream.process_iter`, which
+    keeps two frames in flight); otherwise it is called once per frame.
 
     Frame rate, displayed size and timestamps are kept; the codec follows
     ``dst``'s extension (mp4 -> H.264). ``dst`` appears only when everything
@@ -351,9 +360,15 @@ def transcode(
     inp = open_input(src)
     try:
         with atomic_output(dst) as tmp:
-            return _transcode(inp, src, tmp, process, ext, quality, progress)
+            run = cast(FramesProcessor, process) if many else _per_frame(process)
+            return _transcode(inp, src, tmp, run, ext, quality, progress)
     finally:
         inp.close()
+
+
+def _per_frame(process: Callable[[U8], U8] | FramesProcessor) -> FramesProcessor:
+    f = cast(Callable[[U8], U8], process)
+    return lambda frames: map(f, frames)
 
 
 def _sink_error(e: BaseException, what: str) -> SinkError:
@@ -366,7 +381,7 @@ def _transcode(
     inp: Any,
     src: Path,
     tmp: Path,
-    process: Callable[[U8], U8],
+    process: FramesProcessor,
     ext: str,
     quality: str,
     progress: Callable[[int], None] | None,
@@ -494,14 +509,14 @@ def _run_threads(
     aout: Any,
     resampler: Any,
     out: Any,
-    process: Callable[[U8], U8],
+    process: FramesProcessor,
     rotation: int,
     time_base: Fraction,
     src: Path,
     progress: Callable[[int], None] | None,
     last_time: list[float],
 ) -> int:
-    """Decode (thread) -> process (this thread) -> encode+mux (thread).
+    """Decode (thread) -> process (this thread, maybe its own helpers) -> encode+mux (thread).
 
     ``last_time[0]`` is set to the timestamp (seconds) of the last frame decoded.
 
@@ -577,52 +592,70 @@ def _run_threads(
     te.start()
     n = 0
     resized = False
-    try:
+    sources: deque[Any] = deque()  # decoded frames whose result has not come back yet
+
+    def frames() -> Iterator[U8]:
+        """Upright video frames for ``process``; audio goes straight to the encoder.
+
+        Audio may thus reach the muxer a frame or two ahead of the video
+        beside it, which its interleaving absorbs.
+        """
         while not stop.is_set():
             item = _get(decoded, stop)
             if item is _END:
-                break
+                return
             kind, obj = item
-            if kind == "video":
-                try:
-                    img = obj.to_ndarray(format="bgr24")
-                except _BAD_DATA as e:
-                    log.warning("%s: skipped an unconvertible frame (%s)", src, e)
-                    continue
-                res = process(upright(img, rotation))
-                if res.shape[1] != w or res.shape[0] != h:
-                    if not resized:
-                        log.warning(
-                            "%s: frame size changed mid-stream to %dx%d; scaling to %dx%d",
-                            src,
-                            res.shape[1],
-                            res.shape[0],
-                            w,
-                            h,
-                        )
-                        resized = True
-                    res = np.asarray(cv2.resize(res, (w, h), interpolation=cv2.INTER_AREA))
-                nf = bgr_to_video_frame(res)
-                pts = obj.pts if obj.pts is not None else obj.dts
-                if pts is not None and obj.time_base is not None and obj.time_base != time_base:
-                    pts = round(pts * obj.time_base / time_base)
-                if pts is None or pts <= last_pts[0]:
-                    # missing or repeated timestamp: the muxer needs them increasing
-                    pts = last_pts[0] + 1 if last_pts[0] > -(2**62) else 0
-                last_pts[0] = pts
-                last_time[0] = float(pts * time_base)
-                nf.pts = pts
-                nf.time_base = time_base
-                item = ("video", nf)
-                n += 1
-                if progress is not None:
-                    progress(n)
-            if not put_until(encoded, item, stop):
+            if kind != "video":
+                if not put_until(encoded, item, stop):
+                    return
+                continue
+            try:
+                img = obj.to_ndarray(format="bgr24")
+            except _BAD_DATA as e:
+                log.warning("%s: skipped an unconvertible frame (%s)", src, e)
+                continue
+            sources.append(obj)
+            yield upright(img, rotation)
+
+    results = process(frames())
+    try:
+        for res in results:
+            obj = sources.popleft()
+            if res.shape[1] != w or res.shape[0] != h:
+                if not resized:
+                    log.warning(
+                        "%s: frame size changed mid-stream to %dx%d; scaling to %dx%d",
+                        src,
+                        res.shape[1],
+                        res.shape[0],
+                        w,
+                        h,
+                    )
+                    resized = True
+                res = np.asarray(cv2.resize(res, (w, h), interpolation=cv2.INTER_AREA))
+            nf = bgr_to_video_frame(res)
+            pts = obj.pts if obj.pts is not None else obj.dts
+            if pts is not None and obj.time_base is not None and obj.time_base != time_base:
+                pts = round(pts * obj.time_base / time_base)
+            if pts is None or pts <= last_pts[0]:
+                # missing or repeated timestamp: the muxer needs them increasing
+                pts = last_pts[0] + 1 if last_pts[0] > -(2**62) else 0
+            last_pts[0] = pts
+            last_time[0] = float(pts * time_base)
+            nf.pts = pts
+            nf.time_base = time_base
+            n += 1
+            if progress is not None:
+                progress(n)
+            if not put_until(encoded, ("video", nf), stop):
                 break
     except BaseException:
         stop.set()
         raise
     finally:
+        close = getattr(results, "close", None)
+        if close is not None:  # a generator stopped early: let it release its helpers
+            close()
         if not stop.is_set():
             put_until(encoded, _END, stop)
         te.join()
