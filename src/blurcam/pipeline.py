@@ -122,6 +122,7 @@ class Stream:
         self._seg_size: tuple[int, int] | None = None
         self._prev: F32 | None = None  # owned copy of last smoothed probability
         self._last_prob: F32 | None = None  # what infer() returned (main person applied)
+        self._work_alpha: F32 | None = None  # refined alpha of the last model run
         self._alpha: U8 | None = None
         self._bufs: dict[str, Any] = {}
         self._size: tuple[int, int] | None = None
@@ -159,7 +160,7 @@ class Stream:
 
     def reset(self) -> None:
         """Forget temporal state (a new stream starts)."""
-        self._prev = None
+        self._prev = self._work_alpha = None
         self._alpha = None
         self.frames = self._carried = 0
         self._keep = self._depth_raw = None
@@ -307,10 +308,12 @@ class Stream:
         last = self._last_prob
         guide: U8 | None = None
         carry = last is not None and self._prev is not None and last.shape == self._prev.shape
+        still = False
         if carry and infer:
             assert last is not None
             guide = mask.motion_guide(grey, (last.shape[1], last.shape[0]))
-            carry = self._carried < s.mask.still_reuse and mask.is_still(guide, self._guide, s.mask)
+            still = self._carried < s.mask.still_reuse and mask.is_still(guide, self._guide, s.mask)
+            carry = still
         if carry and last is not None:
             self._carried += 1
             prob = last
@@ -321,8 +324,12 @@ class Stream:
             prob = self.infer(small, grey)
             guide = self._guide
         t = tm.add("segment", t)
-        q = mask.refine_guided(prob, grey, s.mask)
-        a_work = mask.to_alpha(q, s.mask)
+        kept = self._work_alpha
+        if still and kept is not None and kept.shape == grey.shape:
+            a_work = kept.copy()  # still image: the refined edge would come out the same
+        else:
+            a_work = mask.to_alpha(mask.refine_guided(prob, grey, s.mask), s.mask)
+            self._work_alpha = a_work.copy()  # owned: the guard raises a_work in place
         tm.add("refine", t)
         return _Front(small, grey, guide, prob, a_work, not carry, tm.ms)
 

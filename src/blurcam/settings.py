@@ -7,6 +7,7 @@ between frames; nothing here is mutated.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from .errors import SettingsError
@@ -30,6 +31,12 @@ def _check_range(name: str, value: float, lo: float, hi: float, *, hi_open: bool
         raise SettingsError(f"{name} must be in [{lo}, {hi}{bracket}, got {value}")
 
 
+# Model threads: half the cores, at most 2. The model's stage runs beside the
+# composite (Stream.process_iter, the live runner), and on 2 cores a second
+# XNNPACK thread only spins against it (measured in docs/BENCHMARKS.md).
+DEFAULT_THREADS = max(1, min(2, (os.cpu_count() or 2) // 2))
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentSettings:
     """Which model runs and how.
@@ -40,7 +47,7 @@ class SegmentSettings:
     """
 
     model: str = "auto"
-    threads: int = 2
+    threads: int = DEFAULT_THREADS
     device: str = "cpu"  # auto|cpu|gpu|npu
 
     def __post_init__(self) -> None:

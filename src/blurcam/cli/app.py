@@ -27,7 +27,7 @@ try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _cx
 except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as _cx  # type: ignore[no-redef]
-from ..settings import EffectSettings, SegmentSettings, Settings
+from ..settings import DEFAULT_THREADS, EffectSettings, SegmentSettings, Settings
 
 __all__ = [
     "FrameProgress",
@@ -59,7 +59,12 @@ Model = Annotated[
         "--model", "-m", help="auto, selfie, landscape, or a path to a .tflite/.onnx model."
     ),
 ]
-Threads = Annotated[int, typer.Option("--threads", min=1, max=64, help="Model threads.")]
+Threads = Annotated[
+    int,
+    typer.Option(
+        "--threads", min=1, max=64, help="Model threads (default: half the cores, at most 2)."
+    ),
+]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, gpu or npu (falls back to cpu).")]
 
 
@@ -68,7 +73,7 @@ def build_settings(
     strength: float = 0.7,
     model: str = "auto",
     effect: str = "blur",
-    threads: int = 2,
+    threads: int = DEFAULT_THREADS,
     device: str = "cpu",
     base: Settings | None = None,
 ) -> Settings:

@@ -10,7 +10,7 @@ import typer
 
 from .. import jobs
 from ..errors import SettingsError, SourceError
-from ..settings import EffectSettings, GuardSettings, Settings
+from ..settings import DEFAULT_THREADS, EffectSettings, GuardSettings, Settings
 from .app import (
     Device,
     FrameProgress,
@@ -122,7 +122,7 @@ def blur(
     model: Model = "auto",
     quality: Quality = "fast",
     force: Force = False,
-    threads: Threads = 2,
+    threads: Threads = DEFAULT_THREADS,
     device: Device = "cpu",
     effect: Effect = "blur",
     background: Background = None,
@@ -157,7 +157,7 @@ def mask(
     outdir: Annotated[Path, typer.Argument(help="Folder for the 8-bit PNG masks.")],
     model: Model = "auto",
     force: Force = False,
-    threads: Threads = 2,
+    threads: Threads = DEFAULT_THREADS,
     people: People = "all",
     face_guard: FaceGuard = True,
 ) -> None:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..evaluate import bench as benchmod
 from ..evaluate import datasets, runner
+from ..settings import DEFAULT_THREADS
 from .app import Model, Threads, app, build_settings, console, err_console, progress_bar
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
@@ -39,7 +40,7 @@ def eval_(
         int | None,
         typer.Option("--limit", min=1, help="First N photos per image set / frames per sequence."),
     ] = None,
-    threads: Threads = 2,
+    threads: Threads = DEFAULT_THREADS,
 ) -> None:
     """Score masks against ground truth: mIoU, boundary F-score, flicker (dtSSD) on sequences."""
     settings = build_settings(model=model, threads=threads)
@@ -113,7 +114,7 @@ def bench(
         bool, typer.Option("--effects", help="Also time every effect kind (at 1080p).")
     ] = False,
     model: Model = "auto",
-    threads: Threads = 2,
+    threads: Threads = DEFAULT_THREADS,
     data: Annotated[
         Path | None,
         typer.Option(

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ..errors import SettingsError
+from ..settings import DEFAULT_THREADS
 from .app import Model, Strength, Threads, app, build_settings, err_console
 
 
@@ -21,7 +22,7 @@ def serve(
     ] = 4,
     strength: Strength = 0.7,
     model: Model = "auto",
-    threads: Threads = 2,
+    threads: Threads = DEFAULT_THREADS,
 ) -> None:
     """Serve a page that blurs your camera live over WebRTC."""
     from ..web import server
