@@ -47,21 +47,23 @@ def eval_table(reports: list[tuple[str, dict[str, Any]]]) -> str:
 
 def bench_tables(res: dict[str, Any]) -> str:
     out = [
-        "| size | model | blurcam median | blurcam p95 | naive median | naive p95 | "
-        "speed-up (median) | CPU ms/frame blurcam / naive | speed-up by CPU time | "
-        "fastest frame blurcam / naive |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| size | model | blurcam pipelined median (p95) | blurcam one by one median (p95) | "
+        "naive median (p95) | speed-up pipelined / one by one | CPU ms/frame pipelined / "
+        "one by one / naive | model runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     nan = float("nan")
     for r in res["sizes"]:
         a, b = r["blurcam"], r["naive"]
+        p = r.get("pipelined", {"median_ms": nan, "p95_ms": nan, "cpu_mean_ms": nan})
         out.append(
             f"| {r['size']} ({r['width']}x{r['height']}) | {r['model']} | "
-            f"{a['median_ms']:.2f} ms | {a['p95_ms']:.2f} ms | {b['median_ms']:.2f} ms | "
-            f"{b['p95_ms']:.2f} ms | **{r['speedup_median']:.1f}x** | "
-            f"{a.get('cpu_median_ms', nan):.1f} / {b.get('cpu_median_ms', nan):.1f}"
-            f" | {r.get('speedup_cpu_median') or nan:.1f}x | "
-            f"{a['min_ms']:.1f} / {b['min_ms']:.1f} ms ({b['min_ms'] / a['min_ms']:.1f}x) |"
+            f"**{p['median_ms']:.2f} ms** ({p['p95_ms']:.2f}) | "
+            f"{a['median_ms']:.2f} ms ({a['p95_ms']:.2f}) | "
+            f"{b['median_ms']:.2f} ms ({b['p95_ms']:.2f}) | "
+            f"**{r.get('speedup_pipelined') or nan:.1f}x** / {r['speedup_median']:.1f}x | "
+            f"{p['cpu_mean_ms']:.1f} / {a.get('cpu_median_ms', nan):.1f} / "
+            f"{b.get('cpu_median_ms', nan):.1f} | {r.get('model_runs', 1.0):.0%} |"
         )
     for who in ("blurcam", "naive"):
         names: list[str] = []
