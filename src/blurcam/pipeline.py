@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -256,7 +256,7 @@ class Stream:
         frame = as_bgr(frame)
         return self._back(frame, self._front(frame, infer))
 
-    def process_iter(self, frames: Iterable[NDArray[Any]]) -> Iterator[U8]:
+    def process_iter(self, frames: Iterable[NDArray[Any]]) -> Generator[U8, None, None]:
         """:meth:`process` over a sequence, two frames in flight: the same output, faster.
 
         The mask stage of frame t+1 (downscale, model, temporal smoothing,

@@ -18,6 +18,7 @@ import itertools
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import SinkError, SourceError
 from ..io import atomic_output
@@ -38,6 +41,7 @@ __all__ = ["SPLIT_EXTS", "Segment", "blur_segment", "plan_segments", "stitch"]
 log = logging.getLogger(__name__)
 
 Decoded = tuple[Any, int, Any]  # (BGR uint8 frame, pts, time base)
+U8 = NDArray[np.uint8]
 
 # outputs whose codec (H.264) can be stitched by packet copy
 SPLIT_EXTS = (".mp4", ".m4v", ".mov", ".mkv")
@@ -147,9 +151,20 @@ def blur_segment(
                 vout.thread_type = "AUTO"  # x264 frame threads overlap encoding with the model
                 shift = int(segment.offset / vin.time_base)  # exact: offset = start * tb
                 # closing() stops the decode thread before the input is closed
-                with contextlib.closing(_ahead(_segment_frames(inp, vin, segment, src))) as dec:
+                stamps: deque[tuple[int, Any]] = deque()
+
+                def images(dec: Iterator[Decoded]) -> Iterator[U8]:
                     for img, pts, time_base in dec:
-                        res = stream.process(img)[: vout.height, : vout.width]
+                        stamps.append((pts, time_base))
+                        yield img
+
+                with (
+                    contextlib.closing(_ahead(_segment_frames(inp, vin, segment, src))) as dec,
+                    contextlib.closing(stream.process_iter(images(dec))) as results,
+                ):
+                    for full in results:  # the mask stage runs a frame ahead
+                        pts, time_base = stamps.popleft()
+                        res = full[: vout.height, : vout.width]
                         nf = bgr_to_video_frame(res)
                         nf.pts, nf.time_base = pts - shift, time_base
                         for packet in vout.encode(nf):
