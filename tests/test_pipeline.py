@@ -180,3 +180,13 @@ def test_process_iter_raises_model_errors_in_the_caller() -> None:
         for _ in st.process_iter(_moving(5)):
             got += 1
     assert got in (1, 2)  # frames whose mask was made before the failure
+
+
+def test_background_blur_process_iter_yields_owned_copies() -> None:
+    frames = _moving(4)
+    bb = BackgroundBlur(segmenter=FakeSegmenter())
+    outs = list(bb.process_iter(frames))
+    one = BackgroundBlur(segmenter=FakeSegmenter())
+    for f, got in zip(frames, outs, strict=True):
+        assert np.array_equal(one.process(f), got)
+    assert len({id(o) for o in outs}) == 4

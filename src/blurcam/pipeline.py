@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -545,6 +545,13 @@ class BackgroundBlur:
     def process(self, frame: NDArray[Any]) -> U8:
         """Background-blurred copy of ``frame`` (HxWx3 BGR uint8 -> same shape and dtype)."""
         return cast(U8, self._stream.process(frame).copy())
+
+    def process_iter(self, frames: Iterable[NDArray[Any]]) -> Iterator[U8]:
+        """:meth:`process` over a sequence of frames, with the model a frame ahead on a
+        second thread: the same results, faster on two or more cores (see
+        :meth:`Stream.process_iter`)."""
+        for out in self._stream.process_iter(frames):
+            yield cast(U8, out.copy())
 
     def reset(self) -> None:
         """Forget temporal state before starting an unrelated stream."""
