@@ -76,10 +76,14 @@ class MaskSettings:
     image-guided filter; ``refine_width`` is the working width it runs at,
     ``refine_coarse`` how many working pixels of person height make one step
     of the coarser grid its coefficients are fitted on (at most 4) and
-    ``refine_radius`` its radius on that grid. ``edge_low``/
+    ``refine_radius`` its radius on that grid; ``refine_sharpen`` the slope
+    with which the probability is pushed to 0/1 about the person edge before
+    the filter (0 = off; see ``mask.sharpen_edge``). ``edge_low``/
     ``edge_high`` map probability to alpha (below low -> 0, above high -> 1);
     the person edge is at their midpoint (0.55: the models' 0.5 contour lies a
-    little outside the true edge on the dev portraits).
+    little outside the true edge on the dev portraits). The ramp is wider
+    than the 0.4..0.7 used before the sharpening, so the alpha edge stays as
+    soft (and flickers as little) as it was.
     """
 
     smoothing: float = 0.9
@@ -94,8 +98,9 @@ class MaskSettings:
     refine_coarse: int = 80
     refine_radius: int = 3
     refine_eps: float = 0.001
-    edge_low: float = 0.4
-    edge_high: float = 0.7
+    refine_sharpen: float = 8.0
+    edge_low: float = 0.35
+    edge_high: float = 0.75
 
     def __post_init__(self) -> None:
         _check_range("smoothing", self.smoothing, 0.0, 1.0, hi_open=True)
@@ -117,6 +122,10 @@ class MaskSettings:
             raise SettingsError(f"refine_radius must be in [1, 64], got {self.refine_radius}")
         if not 0.0 < self.refine_eps <= 1.0:
             raise SettingsError(f"refine_eps must be in (0, 1], got {self.refine_eps}")
+        if not (self.refine_sharpen == 0.0 or 1.0 <= self.refine_sharpen <= 100.0):
+            raise SettingsError(
+                f"refine_sharpen must be 0 (off) or in [1, 100], got {self.refine_sharpen}"
+            )
         if not 0.0 <= self.edge_low < self.edge_high <= 1.0:
             raise SettingsError(
                 f"need 0 <= edge_low < edge_high <= 1, got {self.edge_low}, {self.edge_high}"
