@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from blurcam import Settings
 from blurcam.evaluate import synthetic
-from blurcam.mask import motion_guide, motion_map, refine_guided, smooth_temporal, to_alpha
+from blurcam.mask import (
+    motion_guide,
+    motion_map,
+    refine_guided,
+    sharpen_edge,
+    smooth_temporal,
+    to_alpha,
+)
 from blurcam.pipeline import Stream
 from blurcam.settings import GuardSettings, MaskSettings
 from conftest import synthetic_frame
@@ -164,6 +171,20 @@ def test_refine_snaps_edge_to_image() -> None:
     assert (refined != truth).sum() < 0.85 * (plain != truth).sum()
 
 
+def test_sharpen_edge_steep_above_the_edge_soft_below() -> None:
+    """The person edge (ramp midpoint) maps to 0.5; slope k above it, k/4 below; 0 is off."""
+    mid = (MS.edge_low + MS.edge_high) / 2.0
+    k = MS.refine_sharpen
+    p = np.array([[0.0, mid - 0.1, mid, mid + 0.02, mid + 0.2, 1.0]], np.float32)
+    out = sharpen_edge(p.copy(), MS)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(
+        out[0], [0.0, 0.5 - 0.1 * k / 4, 0.5, 0.5 + 0.02 * k, 1.0, 1.0], atol=1e-6
+    )
+    off = MaskSettings(refine_sharpen=0.0)
+    assert np.array_equal(sharpen_edge(p.copy(), off), p)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     w=st.integers(8, 300),
@@ -188,7 +209,12 @@ def test_refine_and_alpha_shapes_and_range(w: int, h: int, pw: int, ph: int, see
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"hold": 1.0}, {"motion_low": 20.0, "motion_high": 10.0}, {"refine_coarse": 4}],
+    [
+        {"hold": 1.0},
+        {"motion_low": 20.0, "motion_high": 10.0},
+        {"refine_coarse": 4},
+        {"refine_sharpen": 0.5},
+    ],
 )
 def test_mask_settings_validation(kwargs: dict[str, float]) -> None:
     from blurcam import SettingsError

@@ -192,8 +192,8 @@ def refine_guided(prob: F32, guide: U8, settings: MaskSettings) -> F32:
     mean_p = _box(pl, r)
     cov_ip = _box(il * pl, r) - mean_i * mean_p
     var_i = _box(il * il, r) - mean_i * mean_i
-    a = cov_ip / (var_i + np.float32(settings.refine_eps))
-    b = mean_p - a * mean_i
+    a: F32 = cov_ip / (var_i + np.float32(settings.refine_eps))
+    b: F32 = mean_p - a * mean_i
     if (lw, lh) == (w, h):
         fi = il
     else:
@@ -213,11 +213,12 @@ def sharpen_edge(p: F32, settings: MaskSettings) -> F32:
     maps to 0.5, with slope ``refine_sharpen`` above it and a quarter of that
     below, clipped to 0..1 (``refine_sharpen`` 0: unchanged). Above the edge
     the model is sure enough that a step is right, and the guided filter then
-    moves that step onto the image edge (portrait boundary F +0.012 with
-    slope 8 on both sides). Below it the probability stays softer: a step
-    there made the filter pull dark ground next to the person (a shadow at
-    the feet) into the mask and cost DAVIS mIoU; the quarter slope keeps
-    DAVIS as it was and most of the portrait gain.
+    moves that step onto the image edge instead of reproducing the model's
+    blurry ramp. Below it the probability stays softer: a step there (slope 8
+    on both sides: portrait boundary F +0.008, DAVIS mIoU -0.002) made the
+    filter pull dark ground next to a full-body person (a shadow at the feet)
+    into the mask; the quarter slope keeps DAVIS as it was and half of the
+    portrait gain. See docs/QUALITY.md, "Edges".
     """
     k = settings.refine_sharpen
     if k == 0.0:
@@ -227,7 +228,8 @@ def sharpen_edge(p: F32, settings: MaskSettings) -> F32:
     # above the edge 4x the slope below: max() picks the steeper side for p > 0
     np.maximum(p, p * np.float32(4.0), out=p)
     p += np.float32(0.5)
-    return cast(F32, np.clip(p, 0.0, 1.0, out=p))
+    np.clip(p, 0.0, 1.0, out=p)
+    return p
 
 
 def refine_step(prob: F32, guide_height: int, settings: MaskSettings) -> int:
