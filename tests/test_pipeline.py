@@ -190,3 +190,15 @@ def test_background_blur_process_iter_yields_owned_copies() -> None:
     for f, got in zip(frames, outs, strict=True):
         assert np.array_equal(one.process(f), got)
     assert len({id(o) for o in outs}) == 4
+
+
+def test_opencv_threads_is_restored_even_on_error() -> None:
+    import cv2
+
+    from blurcam.jobs import opencv_threads
+
+    before = cv2.getNumThreads()
+    with pytest.raises(RuntimeError), opencv_threads(1):
+        assert cv2.getNumThreads() == 1
+        raise RuntimeError("job failed")
+    assert cv2.getNumThreads() == before

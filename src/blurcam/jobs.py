@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import cv2
 
 from .errors import SinkError, SourceError
 from .io import (
@@ -26,11 +28,27 @@ from .io.video import iter_frames
 from .pipeline import Stream
 from .settings import Settings
 
-__all__ = ["blur_file", "count_frames", "mask_file"]
+__all__ = ["blur_file", "count_frames", "mask_file", "opencv_threads"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+
+
+@contextlib.contextmanager
+def opencv_threads(n: int) -> Iterator[None]:
+    """Run the block with OpenCV's thread pool at ``n`` threads, then restore it.
+
+    A video job already keeps every core busy (decoder, encoder, the two
+    pipeline stages); OpenCV's own pool would only spin-wait between calls
+    and take CPU from them (~1 CPU-ms per 1080p frame, docs/BENCHMARKS.md).
+    """
+    old = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(old)
 
 
 def _kind(path: Path) -> str:
@@ -86,7 +104,10 @@ def blur_file(
             raise SinkError(
                 f"{src} is a video, so the output needs a video extension ({', '.join(VIDEO_EXTS)})"
             )
-        return transcode(src, dst, st.process_iter, many=True, quality=quality, progress=progress)
+        with opencv_threads(1):
+            return transcode(
+                src, dst, st.process_iter, many=True, quality=quality, progress=progress
+            )
     finally:
         if stream is None:
             st.close()

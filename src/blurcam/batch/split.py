@@ -33,6 +33,7 @@ from ..errors import SinkError, SourceError
 from ..io import atomic_output
 from ..io.frames import bgr_to_video_frame
 from ..io.video import QUALITY, open_input, put_until
+from ..jobs import opencv_threads
 from ..pipeline import Stream
 from ..settings import Settings
 
@@ -159,6 +160,7 @@ def blur_segment(
                         yield img
 
                 with (
+                    opencv_threads(1),
                     contextlib.closing(_ahead(_segment_frames(inp, vin, segment, src))) as dec,
                     contextlib.closing(stream.process_iter(images(dec))) as results,
                 ):
