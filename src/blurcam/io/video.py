@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import queue
@@ -533,10 +534,15 @@ def _run_threads(
 
     def decode() -> None:
         try:
-            for item in head:
-                if not put_until(decoded, item, stop):
-                    return
-            for item in items:
+            for item in itertools.chain(head, items):
+                if item[0] == "video":
+                    # converted here, beside the decoder, not in the busier process thread
+                    try:
+                        img = upright(item[1].to_ndarray(format="bgr24"), rotation)
+                    except _BAD_DATA as e:
+                        log.warning("%s: skipped an unconvertible frame (%s)", src, e)
+                        continue
+                    item = ("video", (item[1], img))
                 if not put_until(decoded, item, stop):
                     return
         except BaseException as e:
@@ -609,13 +615,8 @@ def _run_threads(
                 if not put_until(encoded, item, stop):
                     return
                 continue
-            try:
-                img = obj.to_ndarray(format="bgr24")
-            except _BAD_DATA as e:
-                log.warning("%s: skipped an unconvertible frame (%s)", src, e)
-                continue
-            sources.append(obj)
-            yield upright(img, rotation)
+            sources.append(obj[0])
+            yield obj[1]
 
     results = process(frames())
     try:
