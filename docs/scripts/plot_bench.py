@@ -68,7 +68,7 @@ def plot(res: dict, out: Path) -> None:
     ax.set_ylabel("ms / frame (median, bar to p95)")
     ax.set_title("End to end, same run (speed-up in bold)")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", fontsize=8)
     lo = min(r.get("pipelined", r["blurcam"])["median_ms"] for r in rows)
     ax.set_ylim(bottom=lo * 0.6)
 
