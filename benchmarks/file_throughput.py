@@ -122,7 +122,8 @@ def main() -> int:
         d.mkdir(parents=True, exist_ok=True)
         src = d / f"in_1080p30_{int(a.seconds)}s.mp4"
         t0 = time.perf_counter()
-        make_input(src, a.seconds, data)
+        if not src.exists():  # --keep a folder to reuse the input across runs
+            make_input(src, a.seconds, data)
         made = time.perf_counter() - t0
         res = run_blur(src, d / f"out_{int(a.seconds)}s.mp4", a.blur_args)
     res.update(
