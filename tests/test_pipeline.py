@@ -202,3 +202,15 @@ def test_opencv_threads_is_restored_even_on_error() -> None:
         assert cv2.getNumThreads() == 1
         raise RuntimeError("job failed")
     assert cv2.getNumThreads() == before
+
+
+@pytest.mark.parametrize("ahead", [1, 3])
+def test_process_iter_depth_does_not_change_the_output(ahead: int) -> None:
+    frames = _moving(5) + [synthetic_frame(cx=0.4)] * 3
+    one = Stream(Settings(), FakeSegmenter())
+    expected = [one.process(f).copy() for f in frames]
+    st = Stream(Settings(), FakeSegmenter())
+    got = [o.copy() for o in st.process_iter(frames, ahead=ahead)]
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+    with pytest.raises(SettingsError):
+        next(st.process_iter(frames, ahead=0))
