@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -214,3 +216,44 @@ def test_process_iter_depth_does_not_change_the_output(ahead: int) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
     with pytest.raises(SettingsError):
         next(st.process_iter(frames, ahead=0))
+
+
+def test_process_image_runs_the_model_on_the_photo_and_its_mirror() -> None:
+    class LeftBiased(FakeSegmenter):
+        """Sees the person only in the left half of what it is shown (a lopsided model)."""
+
+        def __call__(self, frame: np.ndarray) -> np.ndarray:
+            p = super().__call__(frame)
+            p[:, p.shape[1] // 2 :] *= 0.5
+            return p
+
+    frame = synthetic_frame()
+    seg = LeftBiased()
+    st = Stream(Settings(), seg)
+    st.process(frame)
+    st.process(frame)
+    video_alpha = st.last_alpha.copy()
+    calls = seg.calls
+    st.process_image(frame)
+    assert seg.calls == calls + 2  # photo and mirror, no history carried in
+    photo_alpha = st.last_alpha
+    # averaging with the mirror evens out the lopsided model: the disc comes out symmetric
+    left, right = photo_alpha[:, :160], photo_alpha[:, 160:][:, ::-1]
+    v_left, v_right = video_alpha[:, :160], video_alpha[:, 160:][:, ::-1]
+    assert np.abs(left.astype(int) - right).mean() < np.abs(v_left.astype(int) - v_right).mean()
+    truth = disc_mask() > 127
+    pred = photo_alpha > 127
+    assert (truth & pred).sum() / (truth | pred).sum() > 0.9
+
+
+def test_blur_file_uses_the_photo_path_for_images(tmp_path: Path) -> None:
+    import cv2
+
+    from blurcam.jobs import blur_file
+
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), synthetic_frame())
+    seg = FakeSegmenter()
+    st = Stream(Settings(), seg)
+    blur_file(src, tmp_path / "out.png", Settings(), stream=st)
+    assert seg.calls == 2

@@ -96,7 +96,7 @@ def blur_file(
         if kind == "image":
             if not is_image_path(dst):
                 raise SinkError(f"{src} is an image, so the output must be one too, not {dst}")
-            write_image(dst, st.process(read_image(src)))
+            write_image(dst, st.process_image(read_image(src)))
             if progress:
                 progress(1)
             return 1
@@ -170,7 +170,7 @@ def mask_file(
     ok = False
     try:
         if kind == "image":
-            st.process(read_image(src))
+            st.process_image(read_image(src))
             emit(src.stem)
         elif kind == "folder":
             for p in images:

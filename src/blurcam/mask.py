@@ -151,7 +151,7 @@ def _box(x: F32, r: int) -> F32:
     return cast(F32, cv2.boxFilter(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT))
 
 
-def refine_guided(prob: F32, guide: U8, settings: MaskSettings) -> F32:
+def refine_guided(prob: F32, guide: U8, settings: MaskSettings, *, photo: bool = False) -> F32:
     """Edge-aware refinement of the mask by the image (fast guided filter).
 
     He et al.'s guided filter with the luminance as guide, in its "fast"
@@ -171,7 +171,8 @@ def refine_guided(prob: F32, guide: U8, settings: MaskSettings) -> F32:
     person edge first (:func:`sharpen_edge`), so the fit sees a step and puts
     it on the image edge instead of reproducing the model's blurry ramp; and
     the coefficients are not box-averaged a second time, which rounded the
-    snapped edge off again (and cost two box filters).
+    snapped edge off again (and cost two box filters). ``photo`` sharpens
+    both sides of the edge alike (see :func:`sharpen_edge`).
     Returns float32 0..1 at the guide's resolution.
     """
     h, w = guide.shape[:2]
@@ -185,7 +186,9 @@ def refine_guided(prob: F32, guide: U8, settings: MaskSettings) -> F32:
     il = cv2.resize(i, (lw, lh), interpolation=interp).astype(np.float32)
     il *= np.float32(1.0 / 255.0)
     pl = sharpen_edge(
-        cast(F32, cv2.resize(prob, (lw, lh), interpolation=cv2.INTER_LINEAR)), settings
+        cast(F32, cv2.resize(prob, (lw, lh), interpolation=cv2.INTER_LINEAR)),
+        settings,
+        below=1.0 if photo else 0.25,
     )
     r = settings.refine_radius
     mean_i = _box(il, r)
@@ -206,27 +209,29 @@ def refine_guided(prob: F32, guide: U8, settings: MaskSettings) -> F32:
     return a
 
 
-def sharpen_edge(p: F32, settings: MaskSettings) -> F32:
+def sharpen_edge(p: F32, settings: MaskSettings, *, below: float = 0.25) -> F32:
     """Push a probability toward 0/1 on either side of the person edge, in place.
 
     The edge is the alpha ramp's midpoint ``(edge_low + edge_high) / 2``; it
-    maps to 0.5, with slope ``refine_sharpen`` above it and a quarter of that
-    below, clipped to 0..1 (``refine_sharpen`` 0: unchanged). Above the edge
+    maps to 0.5, with slope ``refine_sharpen`` above it and ``below`` times
+    that below (a quarter by default), clipped to 0..1 (``refine_sharpen`` 0:
+    unchanged). Above the edge
     the model is sure enough that a step is right, and the guided filter then
     moves that step onto the image edge instead of reproducing the model's
     blurry ramp. Below it the probability stays softer: a step there (slope 8
     on both sides: portrait boundary F +0.008, DAVIS mIoU -0.002) made the
     filter pull dark ground next to a full-body person (a shadow at the feet)
     into the mask; the quarter slope keeps DAVIS as it was and half of the
-    portrait gain. See docs/QUALITY.md, "Edges".
+    portrait gain. A still photo (``below`` 1) takes the full gain: see
+    docs/QUALITY.md, "Edges".
     """
     k = settings.refine_sharpen
     if k == 0.0:
         return p
     p -= np.float32((settings.edge_low + settings.edge_high) / 2.0)
-    p *= np.float32(k / 4.0)
-    # above the edge 4x the slope below: max() picks the steeper side for p > 0
-    np.maximum(p, p * np.float32(4.0), out=p)
+    p *= np.float32(k * below)
+    # above the edge 1/below times the slope below: max() picks the steeper side for p > 0
+    np.maximum(p, p * np.float32(1.0 / below), out=p)
     p += np.float32(0.5)
     np.clip(p, 0.0, 1.0, out=p)
     return p

@@ -112,6 +112,13 @@ class PipelinePredictors(_Predictors):
     kind = "pipeline"
 
     def __call__(self) -> Predictor:
+        return self._predictor(photo=False)
+
+    def for_images(self) -> Predictor:
+        """Predictor for a set of photos: :meth:`Stream.process_image`, like ``blurcam blur``."""
+        return self._predictor(photo=True)
+
+    def _predictor(self, *, photo: bool) -> Predictor:
         stream: Stream | None = None
 
         def predict(frame: U8) -> U8:
@@ -119,7 +126,10 @@ class PipelinePredictors(_Predictors):
             if stream is None:
                 h, w = frame.shape[:2]
                 stream = Stream(self.settings, self._segs.get((w, h)))
-            stream.process(frame)
+            if photo:
+                stream.process_image(frame)
+            else:
+                stream.process(frame)
             alpha = stream.last_alpha
             assert alpha is not None
             out: U8 = alpha.copy()  # the stream reuses its buffer on the next frame
@@ -342,7 +352,9 @@ def evaluate(
     """
     results = []
     for ds in datasets:
-        seqs = [evaluate_sequence(s, make_predictor(), progress) for s in ds.sequences]
+        # photos go through the photo path when the factory has one (as in the CLI)
+        make = getattr(make_predictor, "for_images", None) if ds.kind == "images" else None
+        seqs = [evaluate_sequence(s, (make or make_predictor)(), progress) for s in ds.sequences]
         results.append(DatasetResult(ds.name, ds.kind, seqs))
         log.info("%s: %d frames, mIoU %s", ds.name, ds.frames, results[-1].miou)
     models = list(getattr(make_predictor, "models", []))
