@@ -125,6 +125,24 @@ def test_stats_add_up_with_model_every_nth_frame() -> None:
     assert 0 <= lat["p50_ms"] <= lat["p95_ms"] <= lat["max_ms"]
 
 
+def test_still_scene_skips_the_model_moving_one_does_not() -> None:
+    runs = {}
+    for moving in (False, True):
+        seg = FakeSegmenter()
+        src = SynthSource(40, fps=100, moving=moving)
+        runner = LiveRunner(src, [RecordingSink()], segmenter=seg, adaptive=False, level=0)
+        rep = runner.run(tick=0.05)
+        assert rep["frames_out"] > 0
+        assert seg.calls >= rep["inferences"]
+        runs[moving] = rep
+    # a still camera runs the model on about one frame in three (still_reuse 2) ...
+    still = runs[False]
+    assert still["still_skipped"] > 0
+    assert still["inferences"] <= (still["inferences"] + still["still_skipped"]) // 2
+    # ... a moving scene on every frame the segment thread takes
+    assert runs[True]["still_skipped"] == 0
+
+
 def test_never_outputs_an_unblurred_frame_at_start() -> None:
     """Frames that arrive before the first mask are dropped, not passed through."""
     src = SynthSource(20, fps=200, moving=False)

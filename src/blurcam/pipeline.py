@@ -233,6 +233,34 @@ class Stream:
         self._last_prob = prob
         return prob
 
+    def infer_moving(self, frame: U8) -> bool:
+        """:meth:`infer`, unless the image is still since the last model run; True if it ran.
+
+        For runners that segment on their own thread (the live runner): a
+        still scene keeps its mask and the model's CPU time is saved, as in
+        :meth:`process`. ``frame`` is the working-resolution frame.
+        """
+        grey = cast(U8, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+        if self._last_prob is not None and self._prev is not None and self._still(grey)[0]:
+            return False
+        self.infer(frame, grey)
+        return True
+
+    def _still(self, grey: U8) -> tuple[bool, U8 | None]:
+        """The still-image gate (``mask.is_still``), counting carried frames in a row.
+
+        Returns whether to carry the last mask, and this frame's guide at
+        model resolution (None when there is no mask yet).
+        """
+        last = self._last_prob
+        if last is None:
+            return False, None
+        guide = mask.motion_guide(grey, (last.shape[1], last.shape[0]))
+        s = self.settings.mask
+        still = self._carried < s.still_reuse and mask.is_still(guide, self._guide, s)
+        self._carried = self._carried + 1 if still else 0
+        return still, guide
+
     def _guard_faces(self, small: U8, prob: F32, alpha: F32, guide: U8 | None) -> None:
         """Detect (at a low rate) and track faces, then force them into ``alpha``."""
         g = self.settings.guards
@@ -334,21 +362,14 @@ class Stream:
         grey = cast(U8, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         t = tm.add("downscale", t)
         last = self._last_prob
-        guide: U8 | None = None
         carry = last is not None and self._prev is not None and last.shape == self._prev.shape
-        still = False
-        if carry and infer:
-            assert last is not None
-            guide = mask.motion_guide(grey, (last.shape[1], last.shape[0]))
-            still = self._carried < s.mask.still_reuse and mask.is_still(guide, self._guide, s.mask)
-            carry = still
-        if carry and last is not None:
-            self._carried += 1
+        still, guide = self._still(grey) if carry and infer else (False, None)
+        reuse = (still or (carry and not infer)) and last is not None
+        if reuse and last is not None:
             prob = last
             if guide is None:
                 guide = mask.motion_guide(grey, (last.shape[1], last.shape[0]))
         else:
-            self._carried = 0
             prob = self.infer(small, grey, mirror=photo)
             guide = self._guide
         t = tm.add("segment", t)
@@ -359,7 +380,7 @@ class Stream:
             a_work = mask.to_alpha(mask.refine_guided(prob, grey, s.mask, photo=photo), s.mask)
             self._work_alpha = a_work.copy()  # owned: the guard raises a_work in place
         tm.add("refine", t)
-        return _Front(small, grey, guide, prob, a_work, not carry, tm.ms)
+        return _Front(small, grey, guide, prob, a_work, not reuse, tm.ms)
 
     def _back(self, frame: U8, fr: _Front) -> U8:
         """Guard, effect and composite stage of one frame (see :meth:`_front`)."""

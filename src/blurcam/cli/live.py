@@ -40,7 +40,7 @@ def format_report(r: dict[str, Any]) -> str:
             f"{r['latency_p95_first_half_ms']:.1f}/{r['latency_p95_second_half_ms']:.1f})",
             f"backlog  max {r['max_lag_frames']} frame(s) between newest captured and written",
             f"quality  {r['level_text']}  (changes {r['level_changes']}; frames: {share})",
-            f"model    {r['inferences']} inferences",
+            f"model    {r['inferences']} runs, {r.get('still_skipped', 0)} skipped (still image)",
             "sinks    "
             + ", ".join(f"{k} left out {v}" for k, v in r.get("sink_dropped", {}).items()),
         ]

@@ -244,6 +244,7 @@ class LiveStats:
     dropped_warmup: int = 0  # composite thread: no mask yet
     frames_out: int = 0  # composite thread
     inferences: int = 0  # segment thread
+    still_skipped: int = 0  # segment thread: model frames whose image had not moved
     seg_skipped: int = 0  # capture thread: model frames replaced before the model took them
     passthrough: int = 0  # composite thread: written unprocessed (effect off)
     max_lag: int = 0  # composite thread: newest captured index - written index
@@ -286,6 +287,7 @@ class LiveStats:
             "dropped_warmup": self.dropped_warmup,
             "source_skipped": self.source_skipped,
             "inferences": self.inferences,
+            "still_skipped": self.still_skipped,
             "passthrough": self.passthrough,
             "latency_ms": self.summary(),
             "latency_p95_first_half_ms": percentile(self.latency[:half], 95) * 1e3,
@@ -516,8 +518,11 @@ class LiveRunner:
             if (ww, wh) != self.source.size:  # the same model input as Stream.process
                 small = cv2.resize(img, (ww, wh), interpolation=cv2.INTER_LINEAR)
                 img = np.asarray(small, np.uint8)
-            self.stream.infer(img)
-            self.stats.inferences += 1
+            # a still scene keeps its mask: no model run (CPU a laptop keeps for the call)
+            if self.stream.infer_moving(img):
+                self.stats.inferences += 1
+            else:
+                self.stats.still_skipped += 1
             with self._mask_cond:
                 self._mask_index = max(self._mask_index, frame.index)
                 self._mask_cond.notify_all()
@@ -630,6 +635,7 @@ class LiveRunner:
             "frames_out": st.frames_out,
             "dropped": st.dropped,
             "inferences": st.inferences,
+            "still_skipped": st.still_skipped,
             "level": self.quality.index,
             "level_text": self.quality.level.describe(),
             "status": getattr(self.source, "status", "ok"),
