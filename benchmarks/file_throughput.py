@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -81,6 +82,37 @@ def make_input(path: Path, seconds: float, data: Path | None) -> Path:
     return path
 
 
+def _tree_rss_kb(root: int) -> float:
+    """Summed VmRSS of ``root`` and all its descendants (Linux /proc), 0 if gone."""
+    parents: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                parents[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, grew = {root}, True
+    while grew:
+        more = {p for p, pp in parents.items() if pp in tree and p not in tree}
+        tree |= more
+        grew = bool(more)
+    total = 0.0
+    for pid in tree:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += float(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def _sample_tree(root: int, stop: threading.Event, peak: list[float]) -> None:
+    while not stop.wait(0.2):
+        peak[0] = max(peak[0], _tree_rss_kb(root))
+
+
 def run_blur(src: Path, dst: Path, extra: list[str]) -> dict[str, float]:
     cmd = [sys.executable, "-m", "blurcam", "blur", str(src), str(dst), "--force", *extra]
     # A forked child's ru_maxrss counts the pages it shared with this process
@@ -91,7 +123,13 @@ def run_blur(src: Path, dst: Path, extra: list[str]) -> dict[str, float]:
         cmd = [str(gnu_time), "-f", "maxrss_kb=%M", *cmd]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # a long video runs in several processes: their memory together, sampled
+    stop, tree_peak = threading.Event(), [0.0]
+    sampler = threading.Thread(target=_sample_tree, args=(proc.pid, stop, tree_peak), daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    stop.set()
+    sampler.join()
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -105,6 +143,7 @@ def run_blur(src: Path, dst: Path, extra: list[str]) -> dict[str, float]:
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mib": rss_kb / 1024.0,
+        "peak_tree_rss_mib": tree_peak[0] / 1024.0,
     }
 
 

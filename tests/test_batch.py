@@ -307,6 +307,34 @@ def test_split_and_stitch_matches_single_process(tmp_path: Path) -> None:
     assert not make_plan(discover(tmp_path / "in"), tmp_path / "two", Options())[0].done
 
 
+def test_blur_file_with_workers_splits_a_long_video(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blurcam.batch import parallel
+
+    src = make_video(tmp_path / "long.mp4", frames=36, fps=12, codec="mpeg4")  # keyframe/s
+    assert parallel.parallel_parts(3.0, 2, tmp_path / "o.mp4") == 1  # < 2 x 30 s: whole
+    monkeypatch.setattr(parallel, "PART_MIN_SECONDS", 1.0)
+    assert parallel.parallel_parts(3.0, 2, tmp_path / "o.mp4") == 2
+    assert parallel.parallel_parts(3.0, 8, tmp_path / "o.mp4") == 3
+    assert parallel.parallel_parts(3.0, 2, tmp_path / "o.avi") == 1  # cannot be stitched
+    one = tmp_path / "one.mp4"
+    two = tmp_path / "two.mp4"
+    seen: list[int] = []
+    assert blur_file(src, one, Options(quality="best").settings(), quality="best") == 36
+    n = blur_file(src, two, Options().settings(), quality="best", workers=2, progress=seen.append)
+    assert n == 36 and seen[-1] == 36
+    a, b = stream_summary(one), stream_summary(two)
+    assert b["frames"] == a["frames"] == 36 and b["audio_packets"] == a["audio_packets"]
+    assert _pts(two) == _pts(one)
+    xa = [_disc_x(f) for f in _frames(one)]
+    xb = [_disc_x(f) for f in _frames(two)]
+    step = (xa[-1] - xa[0]) / (len(xa) - 1)
+    err = [abs(p - q) for p, q in zip(xa, xb, strict=True)]
+    assert max(err) < step, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "one.mp4", "two.mp4"]
+
+
 # ------------------------------------------------------------------- CLI
 def test_cli_batch_report_and_exit_codes(tmp_path: Path) -> None:
     root = _archive(tmp_path / "in")

@@ -80,8 +80,12 @@ def blur_file(
     quality: str = "fast",
     progress: Progress | None = None,
     stream: Stream | None = None,
+    workers: int = 1,
 ) -> int:
     """Blur the background of an image or video file into ``dst``; returns frames written.
+
+    With ``workers`` > 1 a video of at least a minute is cut into keyframe-aligned
+    parts blurred by that many processes and stitched (:mod:`blurcam.batch.parallel`).
 
     Raises:
         SourceError: the input cannot be read.
@@ -104,6 +108,16 @@ def blur_file(
             raise SinkError(
                 f"{src} is a video, so the output needs a video extension ({', '.join(VIDEO_EXTS)})"
             )
+        if workers > 1 and stream is None:
+            from .batch.parallel import blur_parallel, parallel_parts
+
+            parts = parallel_parts(probe_video(src).duration, workers, dst)
+            if parts > 1:
+                n = blur_parallel(
+                    src, dst, settings, parts=parts, quality=quality, progress=progress
+                )
+                if n is not None:
+                    return n
         with opencv_threads(1):
             return transcode(
                 src, dst, st.process_iter, many=True, quality=quality, progress=progress

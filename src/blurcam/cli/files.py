@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
@@ -133,6 +134,17 @@ def blur(
     harmonize: Harmonize = 0.0,
     people: People = "all",
     face_guard: FaceGuard = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="Processes for a long video (default: one per CPU). A video of a minute or "
+            "more is cut at keyframes into parts of >= 30 s, blurred in parallel and stitched; "
+            "1 = one process.",
+        ),
+    ] = None,
 ) -> None:
     """Blur or replace the background of an image or a video (audio is copied unchanged)."""
     fx = effect_settings(
@@ -147,7 +159,15 @@ def blur(
         base=Settings(effect=fx, guards=GuardSettings(face=face_guard, people=people)),
     )
     with _progress("blur", input) as bar:
-        n = jobs.blur_file(input, output, settings, force=force, quality=quality, progress=bar.set)
+        n = jobs.blur_file(
+            input,
+            output,
+            settings,
+            force=force,
+            quality=quality,
+            progress=bar.set,
+            workers=workers or os.cpu_count() or 1,
+        )
     err_console.print(f"wrote {output} ({n} frame{'s' if n != 1 else ''})")
 
 
