@@ -317,10 +317,10 @@ class Stream:
         model is off the critical path. More than one frame ahead lets the
         worker catch up after a frame whose model ran by working ahead on the
         frames the still-image gate makes cheap (720p on 2 cores: ~4.0 ->
-        ~3.6 ms/frame from 1 to 2 ahead; 3 or 4 gain nothing more). Both stages keep their own
-        state and run their frames in order, so the frames that come out are
-        exactly those :meth:`process` would give. Each yielded array is
-        reused for the next frame: copy it to keep it.
+        ~3.6 ms/frame from 1 to 2 ahead; 3 or 4 gain nothing more). Both
+        stages keep their own state and run their frames in order, so the
+        frames that come out are exactly those :meth:`process` would give.
+        Each yielded array is reused for the next frame: copy it to keep it.
         """
         if ahead < 1:
             raise SettingsError(f"ahead must be >= 1, got {ahead}")
@@ -340,7 +340,7 @@ class Stream:
         """Mask stage: working frame, model (or the carried mask), refinement.
 
         Touches only the mask history (previous mask, guides, main region),
-        never the effect or guard state, so it may run one frame ahead of
+        never the effect or guard state, so it may run frames ahead of
         :meth:`_back` on another thread.
         """
         s = self.settings
@@ -364,7 +364,7 @@ class Stream:
         last = self._last_prob
         carry = last is not None and self._prev is not None and last.shape == self._prev.shape
         still, guide = self._still(grey) if carry and infer else (False, None)
-        reuse = (still or (carry and not infer)) and last is not None
+        reuse = still or (carry and not infer)
         if reuse and last is not None:
             prob = last
             if guide is None:
@@ -601,8 +601,8 @@ class BackgroundBlur:
         return cast(U8, self._stream.process_image(image).copy())
 
     def process_iter(self, frames: Iterable[NDArray[Any]]) -> Iterator[U8]:
-        """:meth:`process` over a sequence of frames, with the model a frame ahead on a
-        second thread: the same results, faster on two or more cores (see
+        """:meth:`process` over a sequence of frames, with the mask stage frames ahead on
+        a second thread: the same results, faster on two or more cores (see
         :meth:`Stream.process_iter`)."""
         for out in self._stream.process_iter(frames):
             yield cast(U8, out.copy())
