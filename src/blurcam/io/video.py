@@ -462,13 +462,25 @@ def _transcode(
 
 
 def _usable_audio(inp: Any, src: Path) -> Any:
-    """The first audio stream, or None (with a warning) when its codec is unknown."""
+    """The first audio stream, or None (with a warning) when it cannot be carried over.
+
+    An unknown codec, or a damaged header without a sample rate or channel
+    count (the muxer would refuse the whole output for it), drops the audio:
+    the video is still worth writing, and it is the input that is broken.
+    """
     if not inp.streams.audio:
         return None
     a = inp.streams.audio[0]
     cc = a.codec_context
     if cc is None or not cc.name or cc.name == "none":
         log.warning("%s: the audio stream has an unknown codec; the output has no audio", src)
+        return None
+    if not cc.sample_rate or cc.sample_rate <= 0 or not cc.channels or cc.channels <= 0:
+        log.warning(
+            "%s: the audio stream has no valid sample rate or channel count; "
+            "the output has no audio",
+            src,
+        )
         return None
     return a
 
