@@ -351,3 +351,29 @@ def test_cli_batch_report_and_exit_codes(tmp_path: Path) -> None:
     data = json.loads((out / "blurcam-report.json").read_text())
     assert data["summary"]["skipped"] == 3 and data["summary"]["done"] == 0
     assert main(["batch", str(root), str(out), "--strength", "3"]) == 2
+
+
+def test_blur_file_keeps_tracking_jobs_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tracked keep region or the main person would restart at every cut: no split."""
+    from dataclasses import replace
+
+    from blurcam.batch import parallel
+
+    src = make_video(tmp_path / "long.mp4", frames=36, fps=12, codec="mpeg4")
+    monkeypatch.setattr(parallel, "PART_MIN_SECONDS", 1.0)
+    calls: list[int] = []
+    real = parallel.blur_parallel
+
+    def spy(*a: object, **kw: object) -> object:
+        calls.append(1)
+        return real(*a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel, "blur_parallel", spy)
+    base = Options().settings()
+    main = replace(base, guards=replace(base.guards, people="main"))
+    assert blur_file(src, tmp_path / "main.mp4", main, workers=2) == 36
+    assert calls == []
+    assert blur_file(src, tmp_path / "all.mp4", base, workers=2) == 36
+    assert calls == [1]

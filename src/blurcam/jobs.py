@@ -51,6 +51,16 @@ def opencv_threads(n: int) -> Iterator[None]:
         cv2.setNumThreads(old)
 
 
+def _tracks_over_time(settings: Settings) -> bool:
+    """True when the output depends on following something from the first frame on.
+
+    A tracked keep region or the main person chosen at the start would be
+    chosen afresh at every cut of a split video, so such jobs run whole.
+    """
+    e = settings.effect
+    return e.keep_point is not None or e.keep_box is not None or settings.guards.people == "main"
+
+
 def _kind(path: Path) -> str:
     if not path.exists():
         raise SourceError(f"input not found: {path}")
@@ -108,7 +118,7 @@ def blur_file(
             raise SinkError(
                 f"{src} is a video, so the output needs a video extension ({', '.join(VIDEO_EXTS)})"
             )
-        if workers > 1 and stream is None:
+        if workers > 1 and stream is None and not _tracks_over_time(settings):
             from .batch.parallel import blur_parallel, parallel_parts
 
             parts = parallel_parts(probe_video(src).duration, workers, dst)
