@@ -136,3 +136,18 @@ def test_detection_keeps_what_the_track_learnt() -> None:
     tracks = [Face(box, 0.9, keep=learnt)]
     out = track_faces(tracks, [Face(box, 0.95)], g0)
     assert len(out) == 1 and out[0].score == 0.95 and out[0].keep is learnt
+
+
+def test_coarse_to_fine_match_finds_the_exact_place() -> None:
+    import cv2
+
+    from blurcam.face import _match
+
+    rng = np.random.default_rng(5)
+    win = cv2.GaussianBlur(rng.integers(0, 256, (90, 120), dtype=np.uint8), (5, 5), 1.5)
+    for x, y in ((0, 0), (13, 7), (37, 21), (120 - 40, 90 - 32)):
+        patch = win[y : y + 32, x : x + 40].copy()
+        best, loc = _match(win, patch)
+        assert loc == (x, y) and best > 0.99
+    small = win[5:15, 9:21].copy()  # under 16 px: matched at full resolution
+    assert _match(win, small)[1] == (9, 5)

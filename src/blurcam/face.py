@@ -285,6 +285,31 @@ def _with_patch(face: Face, grey: U8) -> Face:
     return replace(face, patch=grey[y0:y1, x0:x1].copy())
 
 
+def _match(win: U8, patch: U8) -> tuple[float, tuple[int, int]]:
+    """Best normalised cross-correlation of ``patch`` in ``win``: (score, top-left).
+
+    Coarse to fine: the search runs at half resolution (a sixteenth of the
+    work; it was ~0.25 ms a frame at 720p, a tenth of the composite stage),
+    then the full-resolution match is taken within 2 pixels of that place.
+    Small patches are matched at full resolution directly.
+    """
+    ph, pw = patch.shape
+    if ph < 16 or pw < 16:
+        res = cv2.matchTemplate(win, patch, cv2.TM_CCOEFF_NORMED)
+        _, best, _, loc = cv2.minMaxLoc(res)
+        return float(best), (int(loc[0]), int(loc[1]))
+    half = cv2.resize(win, (win.shape[1] // 2, win.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    p2 = cv2.resize(patch, (pw // 2, ph // 2), interpolation=cv2.INTER_AREA)
+    _, _, _, (cx, cy) = cv2.minMaxLoc(cv2.matchTemplate(half, p2, cv2.TM_CCOEFF_NORMED))
+    x0 = min(max(0, 2 * cx - 2), win.shape[1] - pw)
+    y0 = min(max(0, 2 * cy - 2), win.shape[0] - ph)
+    x1 = min(win.shape[1], x0 + pw + 4)
+    y1 = min(win.shape[0], y0 + ph + 4)
+    res = cv2.matchTemplate(win[y0:y1, x0:x1], patch, cv2.TM_CCOEFF_NORMED)
+    _, best, _, loc = cv2.minMaxLoc(res)
+    return float(best), (x0 + int(loc[0]), y0 + int(loc[1]))
+
+
 def _follow(face: Face, grey: U8) -> Face:
     """Move ``face`` to where its patch matches best (search window: one box around)."""
     if face.patch is None or float(face.patch.std()) < 4.0:
@@ -298,8 +323,7 @@ def _follow(face: Face, grey: U8) -> Face:
     win = grey[sy0:sy1, sx0:sx1]
     if win.shape[0] < ph or win.shape[1] < pw:
         return replace(face, age=face.age + 1)
-    res = cv2.matchTemplate(win, face.patch, cv2.TM_CCOEFF_NORMED)
-    _, best, _, loc = cv2.minMaxLoc(res)
+    best, loc = _match(win, face.patch)
     if not np.isfinite(best) or best < 0.6:
         return replace(face, age=face.age + 1)
     dx = (sx0 + loc[0] - x0) / size[0]
