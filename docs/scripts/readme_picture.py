@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def main() -> None:
     img = cv2.imread(str(ROOT / "examples" / "astronaut.png"))
     with BackgroundBlur(strength=0.8) as bb:
-        out = bb.process(img)
+        out = bb.process_image(img)  # what `blurcam blur` does with a photo
         alpha = bb.last_alpha
     assert alpha is not None
     panel = np.hstack([img, out, cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR)])
