@@ -207,7 +207,14 @@ class Stream:
         """uint8 HxW alpha of the last frame (255 = person); valid until the next call."""
         return self._alpha
 
-    def infer(self, frame: U8, grey: U8 | None = None, *, mirror: bool = False) -> F32:
+    def infer(
+        self,
+        frame: U8,
+        grey: U8 | None = None,
+        *,
+        mirror: bool = False,
+        guide: U8 | None = None,
+    ) -> F32:
         """Segment, smooth and keep the main person: the model-resolution probability.
 
         Updates the history (previous mask, grey guide for motion, main
@@ -215,6 +222,8 @@ class Stream:
         :meth:`process`), ``grey`` its luminance if the caller already has it.
         With ``mirror`` the model also sees the mirrored frame and the two
         answers are averaged (photos: twice the model time, steadier edges).
+        ``guide`` is this frame's motion guide when the still-image gate has
+        already made it.
         """
         seg = self._ensure_segmenter((frame.shape[1], frame.shape[0]))
         s = self.settings
@@ -223,7 +232,9 @@ class Stream:
             prob = prob.copy()  # a segmenter may hand out its own buffer
             prob += seg(np.ascontiguousarray(frame[:, ::-1]))[:, ::-1]
             prob *= np.float32(0.5)
-        guide = mask.motion_guide(frame if grey is None else grey, (prob.shape[1], prob.shape[0]))
+        size = (prob.shape[1], prob.shape[0])
+        if guide is None or (guide.shape[1], guide.shape[0]) != size:
+            guide = mask.motion_guide(frame if grey is None else grey, size)
         motion = mask.motion_map(guide, self._guide, s.mask)
         self._guide = guide
         prob = mask.smooth_temporal(prob, self._prev, s.mask, motion)
@@ -241,10 +252,16 @@ class Stream:
         :meth:`process`. ``frame`` is the working-resolution frame.
         """
         grey = cast(U8, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-        if self._last_prob is not None and self._prev is not None and self._still(grey)[0]:
+        still, guide = self._still(grey) if self._has_history() else (False, None)
+        if still:
             return False
-        self.infer(frame, grey)
+        self.infer(frame, grey, guide=guide)
         return True
+
+    def _has_history(self) -> bool:
+        """Whether a mask from an earlier frame can be carried to this one."""
+        last, prev = self._last_prob, self._prev
+        return last is not None and prev is not None and last.shape == prev.shape
 
     def _still(self, grey: U8) -> tuple[bool, U8 | None]:
         """The still-image gate (``mask.is_still``), counting carried frames in a row.
@@ -362,7 +379,7 @@ class Stream:
         grey = cast(U8, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         t = tm.add("downscale", t)
         last = self._last_prob
-        carry = last is not None and self._prev is not None and last.shape == self._prev.shape
+        carry = self._has_history()
         still, guide = self._still(grey) if carry and infer else (False, None)
         reuse = still or (carry and not infer)
         if reuse and last is not None:
@@ -370,7 +387,7 @@ class Stream:
             if guide is None:
                 guide = mask.motion_guide(grey, (last.shape[1], last.shape[0]))
         else:
-            prob = self.infer(small, grey, mirror=photo)
+            prob = self.infer(small, grey, mirror=photo, guide=guide)
             guide = self._guide
         t = tm.add("segment", t)
         kept = self._work_alpha
