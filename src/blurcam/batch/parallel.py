@@ -86,7 +86,7 @@ def blur_parallel(
         with tempfile.TemporaryDirectory(prefix=".blurcam-parts-", dir=dst.parent) as wd:
             paths = [Path(wd) / f"part-{s.index:03d}.mp4" for s in segments]
             futures = [
-                pool._ex.submit(_blur_part, src, p, one, s, quality)
+                pool.call(_blur_part, src, p, one, s, quality)
                 for s, p in zip(segments, paths, strict=True)
             ]
             pending = set(futures)

@@ -29,7 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import BlurcamError, ModelError, SettingsError, SourceError
 from ..io import probe_video
@@ -85,6 +85,8 @@ def limit_threads(threads: int) -> None:
     except ImportError:  # pragma: no cover - core dependency
         pass
 
+
+T = TypeVar("T")
 
 # The progress queue of a pool worker. It must be inherited at process start
 # (a multiprocessing queue cannot travel in a task's arguments), so the pool
@@ -166,6 +168,10 @@ class _Pool:
             initializer=_init_pool_worker,
             initargs=(self.progress, self._threads),
         )
+
+    def call(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``fn(*args)`` in a worker (progress through :data:`_worker_progress`)."""
+        return self._ex.submit(fn, *args)
 
     def submit(self, unit: Unit) -> Future[dict[str, Any]]:
         try:
