@@ -31,6 +31,23 @@ def test_blend_matches_reference(h: int, w: int, seed: int) -> None:
     assert np.array_equal(blend(fg, bg2, alpha, out=bg2), expected)  # in place
 
 
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 12), w=st.integers(1, 70), seed=st.integers(0, 2**16))
+def test_runs_of_background_and_person_match_reference(h: int, w: int, seed: int) -> None:
+    """Real mattes are long runs of 0 and 255 (the kernel skips or copies eight
+    pixels at a time there) with a few mixed pixels; rows of any width and
+    offset, including a view whose rows do not start on a word boundary."""
+    rng = np.random.default_rng(seed)
+    fg, bg, _ = _layers(h, w + 3, seed)
+    cuts = np.sort(rng.integers(0, w + 3, 4))
+    alpha = np.zeros((h, w + 3), np.uint8)
+    alpha[:, cuts[0] : cuts[1]] = 255
+    alpha[:, cuts[2] : cuts[3]] = 255
+    alpha[:, cuts[1] : cuts[1] + 2] = rng.integers(1, 255, (h, 1), dtype=np.uint8)
+    for a, f, b in ((alpha, fg, bg), (alpha[:, 3:], fg[:, 3:], bg[:, 3:])):
+        assert np.array_equal(blend(f, b, a), blend_reference(f, b, a))
+
+
 def test_split_across_a_thread_matches_reference() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -64,6 +81,6 @@ def test_unwritable_kernel_cache_falls_back(monkeypatch: pytest.MonkeyPatch) -> 
     def no_disk(*args: object) -> None:
         raise OSError(27, "File too large")
 
-    monkeypatch.setattr(composite, "_blend_cached", no_disk)
+    monkeypatch.setattr(composite._blend_inplace, "cached", no_disk)
     fg, bg, alpha = _layers(16, 24, 3)
     assert np.array_equal(blend(fg, bg, alpha), blend_reference(fg, bg, alpha))

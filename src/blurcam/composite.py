@@ -4,8 +4,11 @@ Most pixels of a frame are pure person (alpha 255: copy) or pure background
 (alpha 0: nothing to do when blending in place); only the thin band along the
 outline needs arithmetic. No single OpenCV call does that, and NumPy would
 build several full-frame temporaries, so the loop is compiled with numba: one
-branchy pass over the alpha, ~4x faster than a tile-wise NumPy blend and ~3x
-faster than ``cv2.blendLinear`` at 1080p (measured on 2 cores).
+pass over the alpha that reads it eight bytes at a time, skipping words that are
+all background and copying words that are all person, so only the outline
+costs arithmetic (720p: 0.79 -> 0.28 ms against pixel by pixel; that was
+already ~4x faster than a tile-wise NumPy blend and ~3x faster than
+``cv2.blendLinear``, measured on 2 cores).
 
 The kernel itself is serial: numba's parallel loop spin-waits for its worker
 threads, and on a busy 2-core machine (a call app, a browser, our own capture
@@ -19,9 +22,10 @@ from __future__ import annotations
 
 from concurrent.futures import Executor
 
-import numba as nb
 import numpy as np
 from numpy.typing import NDArray
+
+from ._jit import Kernel, inline
 
 __all__ = ["blend", "blend_reference"]
 
@@ -44,38 +48,50 @@ def blend_reference(fg: U8, bg: U8, alpha: U8) -> U8:
     return x.astype(np.uint8)
 
 
+@inline
+def _blend_span(fg: U8, row: U8, out: U8, y: int, x0: int, x1: int) -> None:  # pragma: no cover
+    for x in range(x0, x1):
+        a = np.int32(row[x])
+        if a == 0:
+            continue
+        if a == 255:
+            out[y, x, 0] = fg[y, x, 0]
+            out[y, x, 1] = fg[y, x, 1]
+            out[y, x, 2] = fg[y, x, 2]
+            continue
+        wa = a + (a >> 7)
+        for c in range(3):
+            f = np.int32(fg[y, x, c])
+            b = np.int32(out[y, x, c])
+            out[y, x, c] = (f * wa + b * (256 - wa) + 128) >> 8
+
+
 def _blend_py(fg: U8, alpha: U8, out: U8) -> None:  # pragma: no cover - compiled
     h, w = alpha.shape
+    n8 = w // 8
+    full = np.uint64(0xFFFFFFFFFFFFFFFF)
     for y in range(h):
-        for x in range(w):
-            a = np.int32(alpha[y, x])
-            if a == 0:
+        row = alpha[y]
+        # eight alpha bytes at a time: a word that is all background (0) is skipped
+        # and an all-person one (255) copied without arithmetic; most of a frame is
+        # one or the other, so this pass does ~3x less work than pixel by pixel
+        words = row[: n8 * 8].view(np.uint64)
+        for k in range(n8):
+            v = words[k]
+            if v == 0:
                 continue
-            if a == 255:
-                out[y, x, 0] = fg[y, x, 0]
-                out[y, x, 1] = fg[y, x, 1]
-                out[y, x, 2] = fg[y, x, 2]
+            x0 = k * 8
+            if v == full:
+                for x in range(x0, x0 + 8):
+                    out[y, x, 0] = fg[y, x, 0]
+                    out[y, x, 1] = fg[y, x, 1]
+                    out[y, x, 2] = fg[y, x, 2]
                 continue
-            wa = a + (a >> 7)
-            for c in range(3):
-                f = np.int32(fg[y, x, c])
-                b = np.int32(out[y, x, c])
-                out[y, x, c] = (f * wa + b * (256 - wa) + 128) >> 8
+            _blend_span(fg, row, out, y, x0, x0 + 8)
+        _blend_span(fg, row, out, y, n8 * 8, w)
 
 
-# The compiled kernel is cached on disk (~1 s of compiling saved per process). If
-# that cache cannot be written (full disk, read-only install, file-size limit)
-# the uncached twin compiles in memory instead of failing the user's job.
-_blend_cached = nb.njit(cache=True, nogil=True)(_blend_py)
-_blend_memory = nb.njit(cache=False, nogil=True)(_blend_py)
-
-
-def _blend_inplace(fg: U8, alpha: U8, out: U8) -> None:
-    try:
-        _blend_cached(fg, alpha, out)
-    except OSError:
-        _blend_memory(fg, alpha, out)
-
+_blend_inplace = Kernel(_blend_py)
 
 _SPLIT_MIN_PIXELS = 640 * 360  # below this a second thread costs more than it saves
 
