@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ModelError
+from .upscale import upscale_linear
 
 __all__ = [
     "BOKEH_SHAPES",
@@ -174,9 +175,7 @@ def _to_u8(x: F32) -> U8:
 
 
 def _upsample(low: U8, size: tuple[int, int], out: U8 | None) -> U8:
-    if out is not None and out.shape[:2] != (size[1], size[0]):
-        out = None
-    return cast(U8, cv2.resize(low, size, dst=out, interpolation=cv2.INTER_LINEAR))
+    return upscale_linear(low, size, out)
 
 
 def _copy(frame: U8, out: U8 | None) -> U8:

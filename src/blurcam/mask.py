@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .settings import MaskSettings
+from .upscale import upscale_linear
 
 __all__ = [
     "is_scene_cut",
@@ -258,11 +259,11 @@ def to_alpha(q: F32, settings: MaskSettings) -> F32:
 
 
 def upsample_alpha(alpha: F32, size: tuple[int, int], out: U8 | None = None) -> U8:
-    """Float alpha 0..1 at working resolution -> uint8 0..255 at ``size`` (w, h), one resize."""
+    """Float alpha 0..1 at working resolution -> uint8 0..255 at ``size`` (w, h), one upscale."""
     a8 = cv2.convertScaleAbs(alpha, alpha=255.0)
     if a8.shape[1] == size[0] and a8.shape[0] == size[1]:
         if out is not None:
             out[...] = a8
             return out
         return cast(U8, a8)
-    return cast(U8, cv2.resize(a8, size, dst=out, interpolation=cv2.INTER_LINEAR))
+    return upscale_linear(a8, size, out)
