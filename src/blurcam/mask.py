@@ -260,10 +260,10 @@ def to_alpha(q: F32, settings: MaskSettings) -> F32:
 
 def upsample_alpha(alpha: F32, size: tuple[int, int], out: U8 | None = None) -> U8:
     """Float alpha 0..1 at working resolution -> uint8 0..255 at ``size`` (w, h), one upscale."""
-    a8 = cv2.convertScaleAbs(alpha, alpha=255.0)
+    a8 = cast(U8, cv2.convertScaleAbs(alpha, alpha=255.0))
     if a8.shape[1] == size[0] and a8.shape[0] == size[1]:
         if out is not None:
             out[...] = a8
             return out
-        return cast(U8, a8)
+        return a8
     return upscale_linear(a8, size, out)
