@@ -14,6 +14,7 @@ from blurcam.mask import (
     motion_guide,
     motion_map,
     refine_guided,
+    settle_alpha,
     sharpen_edge,
     smooth_temporal,
     to_alpha,
@@ -157,6 +158,44 @@ def test_scene_cut_drops_history() -> None:
     assert np.array_equal(out, now)
 
 
+def test_settle_alpha_damps_jitter_passes_real_changes_and_converges() -> None:
+    prev = np.zeros((6, 8), np.uint8)
+    prev[:, 4:] = 255
+    prev[:, 3] = 128  # the soft edge column
+    now = prev.copy()
+    now[:, 3] = 168  # the edge jittered by 40 levels: damped to 20% of the step
+    now[0, :3] = 255  # a limb appeared: followed at once
+    now[1, 4:] = 0  # a region dropped by more than alpha_step: followed at once
+    now[2, 0] = 2  # a change too small to blend: taken as is (no uint8 rounding ghost)
+    out = settle_alpha(now.copy(), prev, MS)
+    assert abs(int(out[3, 3]) - round(128 + 0.2 * 40)) <= 1
+    assert (out[0, :3] == 255).all() and (out[1, 4:] == 0).all() and out[2, 0] == 2
+    assert settle_alpha(now.copy(), None, MS).tobytes() == now.tobytes()
+    off = MaskSettings(alpha_hold=0.0)
+    assert settle_alpha(now.copy(), prev, off).tobytes() == now.tobytes()
+    # a steady new value is reached exactly within a few frames: no stuck offset
+    a = prev
+    for _ in range(20):
+        a = settle_alpha(now.copy(), a, MS)
+    assert a.tobytes() == now.tobytes()
+
+
+def test_photo_path_does_not_settle_on_the_previous_frame() -> None:
+    """process_image has no past: the alpha of a video frame before it must not leak in."""
+    img, m = _person_cutout()
+    frame, _ = synthetic.paste(img, m, _background(), 0, 0, 0.9)
+    shifted, _ = synthetic.paste(img, m, _background(), 12, 0, 0.9)
+    alphas = []
+    for hold in (MS.alpha_hold, 0.0):  # the same noisy model draws in both streams
+        s = Settings(mask=MaskSettings(alpha_hold=hold), guards=GuardSettings(face=False))
+        st = Stream(s, NoisySegmenter(1))
+        st.process(shifted)
+        st.process_image(frame)
+        assert st.last_alpha is not None
+        alphas.append(st.last_alpha.copy())
+    assert np.array_equal(alphas[0], alphas[1])
+
+
 def test_refine_snaps_edge_to_image() -> None:
     """A blocky low-res mask of a sharp vertical edge ends on the image edge after refinement."""
     w, h = 480, 270
@@ -214,6 +253,9 @@ def test_refine_and_alpha_shapes_and_range(w: int, h: int, pw: int, ph: int, see
         {"motion_low": 20.0, "motion_high": 10.0},
         {"refine_coarse": 4},
         {"refine_sharpen": 0.5},
+        {"refine_sharpen_video": 0.5},
+        {"alpha_hold": 1.0},
+        {"alpha_step": 1.5},
     ],
 )
 def test_mask_settings_validation(kwargs: dict[str, float]) -> None:

@@ -3,7 +3,7 @@
 ::
 
     frame -> segment -> mask.smooth_temporal -> mask.refine_guided -> guards
-          -> effects (background layer) -> composite.blend -> out
+          -> mask.settle_alpha -> effects (background layer) -> composite.blend -> out
 
 The stream owns the segmenter, the previous mask (an owned copy, never a
 working buffer) and per-resolution buffers. :class:`BackgroundBlur` is its
@@ -124,6 +124,7 @@ class Stream:
         self._prev: F32 | None = None  # owned copy of last smoothed probability
         self._last_prob: F32 | None = None  # what infer() returned (main person applied)
         self._work_alpha: F32 | None = None  # refined alpha of the last model run
+        self._shown_alpha: U8 | None = None  # last alpha out, working resolution (settle_alpha)
         self._alpha: U8 | None = None
         self._bufs: dict[str, Any] = {}
         self._size: tuple[int, int] | None = None
@@ -161,7 +162,7 @@ class Stream:
 
     def reset(self) -> None:
         """Forget temporal state (a new stream starts)."""
-        self._prev = self._work_alpha = None
+        self._prev = self._work_alpha = self._shown_alpha = None
         self._alpha = None
         self.frames = self._carried = 0
         self._keep = self._depth_raw = None
@@ -412,7 +413,10 @@ class Stream:
         a_work = fr.alpha
         self._guard_faces(fr.small, fr.prob, a_work, fr.guide)
         t = tm.add("guards", t)
-        alpha = mask.upsample_alpha(a_work, (w, h), out=self._bufs["alpha"])
+        # a fresh array every frame: kept as the history without a copy
+        a8 = cast(U8, cv2.convertScaleAbs(a_work, alpha=255.0))
+        self._shown_alpha = mask.settle_alpha(a8, self._shown_alpha, s.mask)
+        alpha = mask.upsample_alpha(a8, (w, h), out=self._bufs["alpha"])
         self._alpha = alpha
         t = tm.add("upsample", t)
         bg = self._background(frame, fr.small, fr.grey, alpha, s.effect)

@@ -78,7 +78,14 @@ class MaskSettings:
     of the coarser grid its coefficients are fitted on (at most 4) and
     ``refine_radius`` its radius on that grid; ``refine_sharpen`` the slope
     with which the probability is pushed to 0/1 about the person edge before
-    the filter (0 = off; see ``mask.sharpen_edge``). ``edge_low``/
+    the filter (0 = off; see ``mask.sharpen_edge``) in a still photo,
+    ``refine_sharpen_video`` the slope in video frames (half: with the alpha
+    hold below it keeps DAVIS mIoU and boundary F where slope 8 had them).
+    ``alpha_hold`` is the weight of the previous frame's alpha (at working
+    resolution) where the alpha changed by less than ``alpha_step`` (0..1)
+    since then: the refined edge's frame-to-frame jitter is damped, while a
+    larger change (a limb that moved) passes at once (0 = off; see
+    ``mask.settle_alpha``). ``edge_low``/
     ``edge_high`` map probability to alpha (below low -> 0, above high -> 1);
     the person edge is at their midpoint (0.55: the models' 0.5 contour lies a
     little outside the true edge on the dev portraits). The ramp is wider
@@ -99,6 +106,9 @@ class MaskSettings:
     refine_radius: int = 3
     refine_eps: float = 0.001
     refine_sharpen: float = 8.0
+    refine_sharpen_video: float = 4.0
+    alpha_hold: float = 0.8
+    alpha_step: float = 0.4
     edge_low: float = 0.35
     edge_high: float = 0.75
 
@@ -122,10 +132,12 @@ class MaskSettings:
             raise SettingsError(f"refine_radius must be in [1, 64], got {self.refine_radius}")
         if not 0.0 < self.refine_eps <= 1.0:
             raise SettingsError(f"refine_eps must be in (0, 1], got {self.refine_eps}")
-        if not (self.refine_sharpen == 0.0 or 1.0 <= self.refine_sharpen <= 100.0):
-            raise SettingsError(
-                f"refine_sharpen must be 0 (off) or in [1, 100], got {self.refine_sharpen}"
-            )
+        for name in ("refine_sharpen", "refine_sharpen_video"):
+            v = getattr(self, name)
+            if not (v == 0.0 or 1.0 <= v <= 100.0):
+                raise SettingsError(f"{name} must be 0 (off) or in [1, 100], got {v}")
+        _check_range("alpha_hold", self.alpha_hold, 0.0, 1.0, hi_open=True)
+        _check_range("alpha_step", self.alpha_step, 0.0, 1.0)
         if not 0.0 <= self.edge_low < self.edge_high <= 1.0:
             raise SettingsError(
                 f"need 0 <= edge_low < edge_high <= 1, got {self.edge_low}, {self.edge_high}"
