@@ -21,6 +21,8 @@ from .settings import MaskSettings
 from .upscale import upscale_linear
 
 __all__ = [
+    "apply_guided",
+    "guided_coefficients",
     "is_scene_cut",
     "is_still",
     "motion_guide",
@@ -177,11 +179,29 @@ def refine_guided(prob: F32, guide: U8, settings: MaskSettings, *, photo: bool =
     both sides of the edge alike and with slope ``refine_sharpen``; video
     frames use ``refine_sharpen_video`` (see :func:`sharpen_edge`).
     Returns float32 0..1 at the guide's resolution.
+
+    The two halves are :func:`guided_coefficients` (the fit, on the coarse
+    grid) and :func:`apply_guided` (at the guide's resolution), so that a
+    pipeline may run them on different threads.
     """
-    h, w = guide.shape[:2]
+    i = cast(U8, cv2.cvtColor(guide, cv2.COLOR_BGR2GRAY) if guide.ndim == 3 else guide)
+    a, b = guided_coefficients(prob, i, settings, photo=photo)
+    return apply_guided(a, b, i)
+
+
+def guided_coefficients(
+    prob: F32, grey: U8, settings: MaskSettings, *, photo: bool = False
+) -> tuple[F32, F32]:
+    """The guided filter's linear coefficients ``a, b`` on its coarse grid (see
+    :func:`refine_guided`); ``grey`` is the luminance at working resolution.
+
+    With ``refine`` off, ``a`` is 0 and ``b`` the probability itself, so
+    :func:`apply_guided` is a plain bilinear upsample.
+    """
+    h, w = grey.shape[:2]
     if not settings.refine:
-        return cast(F32, cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))
-    i = cv2.cvtColor(guide, cv2.COLOR_BGR2GRAY) if guide.ndim == 3 else guide
+        return np.zeros_like(prob), prob
+    i = grey
     sub = refine_step(prob, h, settings)
     lw, lh = max(1, w // sub), max(1, h // sub)
     # an exact 2x bilinear shrink is the 2x2 mean (= INTER_AREA) at a fraction of the cost
@@ -201,13 +221,20 @@ def refine_guided(prob: F32, guide: U8, settings: MaskSettings, *, photo: bool =
     var_i = _box(il * il, r) - mean_i * mean_i
     a: F32 = cov_ip / (var_i + np.float32(settings.refine_eps))
     b: F32 = mean_p - a * mean_i
-    if (lw, lh) == (w, h):
-        fi = il
-    else:
+    return a, b
+
+
+def apply_guided(a: F32, b: F32, grey: U8) -> F32:
+    """``a * I + b`` at the resolution of ``grey`` (coefficients upsampled bilinearly):
+    the refined probability, float32 (0..1 up to the filter's overshoot)."""
+    h, w = grey.shape[:2]
+    if a.shape != (h, w):
         a = cast(F32, cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR))
         b = cast(F32, cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR))
-        fi = i.astype(np.float32)
-        fi *= np.float32(1.0 / 255.0)
+    else:
+        a = a.copy()
+    fi = grey.astype(np.float32)
+    fi *= np.float32(1.0 / 255.0)
     a *= fi
     a += b
     return a

@@ -66,7 +66,8 @@ class _Front:
     grey: U8  # its luminance
     guide: U8 | None  # luminance at model resolution (face tracking)
     prob: F32  # person probability at model resolution, after temporal smoothing
-    alpha: F32  # refined alpha 0..1 at working resolution (the guard raises it in place)
+    coef: tuple[F32, F32] | None  # guided-filter fit (mask.guided_coefficients); None: still
+    photo: bool  # a still photo (process_image)
     inferred: bool  # False: the model was skipped and the last mask carried
     times: dict[str, float]
 
@@ -329,9 +330,10 @@ class Stream:
     ) -> Generator[U8, None, None]:
         """:meth:`process` over a sequence, several frames in flight: the same output, faster.
 
-        The mask stage (downscale, model, temporal smoothing, refinement) of
-        the next ``ahead`` frames runs on a worker thread while this thread
-        finishes frame t (face guard, effect, composite), so on two cores the
+        The mask stage (downscale, model, temporal smoothing, the fit of the
+        refinement) of the next ``ahead`` frames runs on a worker thread while
+        this thread finishes frame t (applying the refinement, face guard,
+        effect, composite), so on two cores the
         model is off the critical path. More than one frame ahead lets the
         worker catch up after a frame whose model ran by working ahead on the
         frames the still-image gate makes cheap (720p on 2 cores: ~4.0 ->
@@ -355,7 +357,7 @@ class Stream:
                 yield self._back(done, front.result())
 
     def _front(self, frame: U8, infer: bool, *, photo: bool = False) -> _Front:
-        """Mask stage: working frame, model (or the carried mask), refinement.
+        """Mask stage: working frame, model (or the carried mask), the refinement's fit.
 
         Touches only the mask history (previous mask, guides, main region),
         never the effect or guard state, so it may run frames ahead of
@@ -391,14 +393,22 @@ class Stream:
             prob = self.infer(small, grey, mirror=photo, guide=guide)
             guide = self._guide
         t = tm.add("segment", t)
-        kept = self._work_alpha
-        if still and kept is not None and kept.shape == grey.shape:
-            a_work = kept.copy()  # still image: the refined edge would come out the same
-        else:
-            a_work = mask.to_alpha(mask.refine_guided(prob, grey, s.mask, photo=photo), s.mask)
-            self._work_alpha = a_work.copy()  # owned: the guard raises a_work in place
+        # the fit of the edge refinement runs here; applying it at working
+        # resolution runs in _back, which balances the two threads of process_iter
+        coef = None if still else mask.guided_coefficients(prob, grey, s.mask, photo=photo)
         tm.add("refine", t)
-        return _Front(small, grey, guide, prob, a_work, not reuse, tm.ms)
+        return _Front(small, grey, guide, prob, coef, photo, not reuse, tm.ms)
+
+    def _refined(self, fr: _Front) -> F32:
+        """Refined alpha 0..1 at working resolution for ``fr`` (the guard raises it in place)."""
+        s = self.settings.mask
+        kept = self._work_alpha
+        if fr.coef is None and kept is not None and kept.shape == fr.grey.shape:
+            return cast(F32, kept.copy())  # still image: the refined edge would be the same
+        coef = fr.coef or mask.guided_coefficients(fr.prob, fr.grey, s, photo=fr.photo)
+        a_work = mask.to_alpha(mask.apply_guided(*coef, fr.grey), s)
+        self._work_alpha = a_work.copy()  # owned: the guard raises a_work in place
+        return a_work
 
     def _back(self, frame: U8, fr: _Front) -> U8:
         """Guard, effect and composite stage of one frame (see :meth:`_front`)."""
@@ -410,7 +420,8 @@ class Stream:
         t = time.perf_counter()
         self._ensure(frame)
         h, w = frame.shape[:2]
-        a_work = fr.alpha
+        a_work = self._refined(fr)
+        t = tm.add("refine", t)
         self._guard_faces(fr.small, fr.prob, a_work, fr.guide)
         t = tm.add("guards", t)
         # a fresh array every frame: kept as the history without a copy
