@@ -143,6 +143,23 @@ def test_still_frames_skip_the_model_moving_ones_do_not() -> None:
     assert (truth & pred).sum() / (truth | pred).sum() > 0.95
 
 
+def test_carried_mask_is_refined_on_the_new_image() -> None:
+    """When the gate skips the model, the last fit of the edge refinement is
+    applied to the new frame, so the edge moves with what moved a little."""
+    from blurcam.settings import GuardSettings
+
+    s = Settings(mask=MaskSettings(still_moved=1.0), guards=GuardSettings(face=False))
+    st = Stream(s, seg := FakeSegmenter())
+    st.process(synthetic_frame(cx=0.5))
+    assert st.last_alpha is not None
+    before = st.last_alpha > 127
+    st.process(synthetic_frame(cx=0.5 + 2 / 320))  # the disc moved 2 px to the right
+    assert seg.calls == 1 and not st.last_inferred  # carried
+    gained = (disc_mask(cx=0.5 + 2 / 320) > 127) & ~(disc_mask(cx=0.5) > 127)
+    after = st.last_alpha > 127
+    assert after[gained].mean() > before[gained].mean() + 0.1  # 0.25 -> 0.42
+
+
 def test_still_gate_off_runs_every_frame() -> None:
     seg = FakeSegmenter()
     st = Stream(Settings(mask=MaskSettings(still_reuse=0)), seg)

@@ -71,8 +71,9 @@ class MaskSettings:
     ``motion_low`` (still) to ``motion_high`` (moved) grey levels.
     ``scene_cut`` is the mean absolute mask change above which history is
     dropped. When at most ``still_moved`` of the pixels moved since the last
-    model run, the model is skipped and its mask carried, at most
-    ``still_reuse`` frames in a row (0 = run it on every frame). ``refine`` turns on the
+    model run, the model is skipped and its mask carried (the refinement's
+    last fit applied to the new image), at most ``still_reuse`` frames in a
+    row (0 = run it on every frame). ``refine`` turns on the
     image-guided filter; ``refine_width`` is the working width it runs at,
     ``refine_coarse`` how many working pixels of person height make one step
     of the coarser grid its coefficients are fitted on (at most 4) and
@@ -99,7 +100,7 @@ class MaskSettings:
     motion_high: float = 12.0
     scene_cut: float = 0.3
     still_reuse: int = 2
-    still_moved: float = 0.005
+    still_moved: float = 0.01
     refine: bool = True
     refine_width: int = 480
     refine_coarse: int = 80
