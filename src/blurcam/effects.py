@@ -93,6 +93,12 @@ def _shrink(img: NDArray[Any], size: tuple[int, int]) -> NDArray[Any]:
     k = min(4, w // tw, h // th)
     if k < 2:  # less than 2x smaller: bilinear is as good as area here
         return cv2.resize(img, (tw, th), interpolation=cv2.INTER_LINEAR)
+    if k == 4 and w < 5 * tw and h < 5 * th:
+        # 4-5x (the working frame to the blur's size): a bilinear step to twice the
+        # target (its 2x2 taps cover ~all of each 2-2.5 px cell) and one halving,
+        # half the cost of the nearest step and two halvings (0.23 -> 0.11 ms)
+        img = cv2.resize(img, (2 * tw, 2 * th), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(img, (tw, th), interpolation=cv2.INTER_LINEAR)
     if (w, h) != (k * tw, k * th):
         img = cv2.resize(img, (k * tw, k * th), interpolation=cv2.INTER_NEAREST)
     if k == 3:

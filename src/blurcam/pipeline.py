@@ -280,8 +280,14 @@ class Stream:
         self._carried = self._carried + 1 if still else 0
         return still, guide
 
-    def _guard_faces(self, small: U8, prob: F32, alpha: F32, guide: U8 | None) -> None:
-        """Detect (at a low rate) and track faces, then force them into ``alpha``."""
+    def _guard_faces(
+        self, small: U8, prob: F32, alpha: F32, guide: U8 | None, *, still: bool = False
+    ) -> None:
+        """Detect (at a low rate) and track faces, then force them into ``alpha``.
+
+        On a ``still`` frame (the gate found the image as at the last model
+        run) the faces stay where they are, unless the detector ran.
+        """
         g = self.settings.guards
         if not g.face:
             self._faces = []
@@ -296,7 +302,7 @@ class Stream:
             found = self.face_detector(small[y0:y1, x0:x1])
             detections = guards.faces_to_frame(found, rect, size)
             self._face_due = self.frames + (g.face_interval if detections else g.face_retry)
-        if guide is not None:
+        if guide is not None and (detections is not None or not still):
             self._faces = track_faces(self._faces, detections, guide, hold=g.face_hold)
         self._faces = guards.protect_faces(alpha, self._faces, g.face_scale, g.face_core)
 
@@ -426,7 +432,7 @@ class Stream:
         h, w = frame.shape[:2]
         a_work = self._refined(fr)
         t = tm.add("refine", t)
-        self._guard_faces(fr.small, fr.prob, a_work, fr.guide)
+        self._guard_faces(fr.small, fr.prob, a_work, fr.guide, still=fr.coef is None)
         t = tm.add("guards", t)
         # a fresh array every frame: kept as the history without a copy
         a8 = cast(U8, cv2.convertScaleAbs(a_work, alpha=255.0))
