@@ -67,6 +67,7 @@ class _Front:
     guide: U8 | None  # luminance at model resolution (face tracking)
     prob: F32  # person probability at model resolution, after temporal smoothing
     coef: tuple[F32, F32] | None  # guided-filter fit (mask.guided_coefficients); None: still
+    faces: list[Face] | None  # face detections of this frame (None: the detector did not run)
     photo: bool  # a still photo (process_image)
     inferred: bool  # False: the model was skipped and the last mask carried
     times: dict[str, float]
@@ -139,7 +140,8 @@ class Stream:
         self._guide: U8 | None = None  # grey frame at model resolution, for motion
         self._main: NDArray[np.bool_] | None = None  # main person region (people=main)
         self._faces: list[Face] = []  # tracked faces
-        self._face_due = 0  # frame number of the next face detection
+        self._face_due = 0  # mask-stage frame number of the next face detection
+        self._front_frames = 0  # frames through the mask stage
         self.face_detector: Callable[[U8], list[Face]] | None = None  # built on first use
         # effect state (effects engineer): replacement source, depth model, keep tracker
         self._bg_source: BackgroundSource | None = None
@@ -168,7 +170,7 @@ class Stream:
         self.frames = self._carried = 0
         self._keep = self._depth_raw = None
         self._guide = self._main = None
-        self._faces, self._face_due = [], 0
+        self._faces, self._face_due, self._front_frames = [], 0, 0
         if self._segmenter is not None:
             self._segmenter.reset()
 
@@ -280,30 +282,42 @@ class Stream:
         self._carried = self._carried + 1 if still else 0
         return still, guide
 
-    def _guard_faces(
-        self, small: U8, prob: F32, alpha: F32, guide: U8 | None, *, still: bool = False
-    ) -> None:
-        """Detect (at a low rate) and track faces, then force them into ``alpha``.
+    def _detect_faces(self, small: U8, prob: F32) -> list[Face] | None:
+        """Run the face detector when it is due: faces in 0..1 of the frame, or None.
 
-        On a ``still`` frame (the gate found the image as at the last model
+        Every ``face_interval`` frames while faces are found, every
+        ``face_retry`` while none is. Part of the mask stage (it needs only the
+        working frame and the mask), which in :meth:`process_iter` is the
+        thread with time to spare once the still gate skips the model.
+        """
+        g = self.settings.guards
+        n = self._front_frames
+        self._front_frames += 1
+        if not g.face or n < self._face_due:
+            return None
+        if self.face_detector is None:
+            self.face_detector = FaceDetector(min_score=g.face_score)
+        size = (small.shape[1], small.shape[0])
+        rect = guards.face_search_rect(prob, size)
+        x0, y0, x1, y1 = rect
+        found = self.face_detector(small[y0:y1, x0:x1])
+        detections = guards.faces_to_frame(found, rect, size)
+        self._face_due = n + (g.face_interval if detections else g.face_retry)
+        return detections
+
+    def _guard_faces(self, alpha: F32, fr: _Front) -> None:
+        """Track faces (with this frame's detections, if any), then force them into ``alpha``.
+
+        On a frame the still gate carried (the image as at the last model
         run) the faces stay where they are, unless the detector ran.
         """
         g = self.settings.guards
         if not g.face:
             self._faces = []
             return
-        detections = None
-        if self.frames >= self._face_due:
-            if self.face_detector is None:
-                self.face_detector = FaceDetector(min_score=g.face_score)
-            size = (small.shape[1], small.shape[0])
-            rect = guards.face_search_rect(prob, size)
-            x0, y0, x1, y1 = rect
-            found = self.face_detector(small[y0:y1, x0:x1])
-            detections = guards.faces_to_frame(found, rect, size)
-            self._face_due = self.frames + (g.face_interval if detections else g.face_retry)
-        if guide is not None and (detections is not None or not still):
-            self._faces = track_faces(self._faces, detections, guide, hold=g.face_hold)
+        still = fr.coef is None
+        if fr.guide is not None and (fr.faces is not None or not still):
+            self._faces = track_faces(self._faces, fr.faces, fr.guide, hold=g.face_hold)
         self._faces = guards.protect_faces(alpha, self._faces, g.face_scale, g.face_core)
 
     def process(self, frame: NDArray[Any], *, infer: bool = True) -> U8:
@@ -402,8 +416,10 @@ class Stream:
         # the fit of the edge refinement runs here; applying it at working
         # resolution runs in _back, which balances the two threads of process_iter
         coef = None if still else mask.guided_coefficients(prob, grey, s.mask, photo=photo)
-        tm.add("refine", t)
-        return _Front(small, grey, guide, prob, coef, photo, not reuse, tm.ms)
+        t = tm.add("refine", t)
+        faces = self._detect_faces(small, prob)
+        tm.add("guards", t)
+        return _Front(small, grey, guide, prob, coef, faces, photo, not reuse, tm.ms)
 
     def _refined(self, fr: _Front) -> F32:
         """Refined alpha 0..1 at working resolution for ``fr`` (the guard raises it in place).
@@ -432,7 +448,7 @@ class Stream:
         h, w = frame.shape[:2]
         a_work = self._refined(fr)
         t = tm.add("refine", t)
-        self._guard_faces(fr.small, fr.prob, a_work, fr.guide, still=fr.coef is None)
+        self._guard_faces(a_work, fr)
         t = tm.add("guards", t)
         # a fresh array every frame: kept as the history without a copy
         a8 = cast(U8, cv2.convertScaleAbs(a_work, alpha=255.0))
