@@ -66,9 +66,10 @@ class _Front:
     grey: U8  # its luminance
     guide: U8 | None  # luminance at model resolution (face tracking)
     prob: F32  # person probability at model resolution, after temporal smoothing
-    coef: tuple[F32, F32] | None  # guided-filter fit (mask.guided_coefficients); None: still
+    coef: tuple[F32, F32]  # guided-filter fit (mask.guided_coefficients)
+    alpha: F32 | None  # the fit applied (refined alpha 0..1), or None: left to the composite stage
+    still: bool  # the still gate carried the last mask (and fit) to this frame
     faces: list[Face] | None  # face detections of this frame (None: the detector did not run)
-    photo: bool  # a still photo (process_image)
     inferred: bool  # False: the model was skipped and the last mask carried
     times: dict[str, float]
 
@@ -125,7 +126,8 @@ class Stream:
         self._seg_size: tuple[int, int] | None = None
         self._prev: F32 | None = None  # owned copy of last smoothed probability
         self._last_prob: F32 | None = None  # what infer() returned (main person applied)
-        self._coef: tuple[F32, F32] | None = None  # guided-filter fit of the last model run
+        self._coef: tuple[F32, F32] | None = None  # last guided-filter fit (mask stage)
+        self._ms_front = self._ms_back = 0.0  # recent ms per frame of each stage (load balance)
         self._shown_alpha: U8 | None = None  # last alpha out, working resolution (settle_alpha)
         self._alpha: U8 | None = None
         self._bufs: dict[str, Any] = {}
@@ -315,7 +317,7 @@ class Stream:
         if not g.face:
             self._faces = []
             return
-        still = fr.coef is None
+        still = fr.still
         if fr.guide is not None and (fr.faces is not None or not still):
             self._faces = track_faces(self._faces, fr.faces, fr.guide, hold=g.face_hold)
         self._faces = guards.protect_faces(alpha, self._faces, g.face_scale, g.face_core)
@@ -351,9 +353,10 @@ class Stream:
         """:meth:`process` over a sequence, several frames in flight: the same output, faster.
 
         The mask stage (downscale, model, temporal smoothing, the fit of the
-        refinement) of the next ``ahead`` frames runs on a worker thread while
-        this thread finishes frame t (applying the refinement, face guard,
-        effect, composite), so on two cores the
+        refinement, face detection) of the next ``ahead`` frames runs on a
+        worker thread while this thread finishes frame t (face tracking and
+        guard, effect, composite; applying the refinement's fit runs in
+        whichever of the two has been lighter lately), so on two cores the
         model is off the critical path. More than one frame ahead lets the
         worker catch up after a frame whose model ran by working ahead on the
         frames the still-image gate makes cheap (720p on 2 cores: ~4.0 ->
@@ -377,7 +380,7 @@ class Stream:
                 yield self._back(done, front.result())
 
     def _front(self, frame: U8, infer: bool, *, photo: bool = False) -> _Front:
-        """Mask stage: working frame, model (or the carried mask), the refinement's fit.
+        """Mask stage: working frame, model (or the carried mask), refinement, face detection.
 
         Touches only the mask history (previous mask, guides, main region),
         never the effect or guard state, so it may run frames ahead of
@@ -413,28 +416,25 @@ class Stream:
             prob = self.infer(small, grey, mirror=photo, guide=guide)
             guide = self._guide
         t = tm.add("segment", t)
-        # the fit of the edge refinement runs here; applying it at working
-        # resolution runs in _back, which balances the two threads of process_iter
-        coef = None if still else mask.guided_coefficients(prob, grey, s.mask, photo=photo)
+        # on a frame the still gate carried, the last fit is applied to this
+        # frame's image: the edge follows what little moved (talking-head clip:
+        # IoU with running the model on every frame 0.995 -> 0.997 against
+        # carrying the last alpha as it was)
+        coef = self._coef if still else None
+        if coef is None:
+            coef = mask.guided_coefficients(prob, grey, s.mask, photo=photo)
+        self._coef = coef
+        # Applying the fit (pure, ~0.25 ms at 480x270) runs in whichever stage
+        # has been the lighter one lately, which balances process_iter's threads
+        # whatever share of frames the still gate skips.
+        alpha = None
+        if self._ms_back >= self._ms_front:
+            alpha = mask.to_alpha(mask.apply_guided(*coef, grey), s.mask)
         t = tm.add("refine", t)
         faces = self._detect_faces(small, prob)
         tm.add("guards", t)
-        return _Front(small, grey, guide, prob, coef, faces, photo, not reuse, tm.ms)
-
-    def _refined(self, fr: _Front) -> F32:
-        """Refined alpha 0..1 at working resolution for ``fr`` (the guard raises it in place).
-
-        On a frame whose model run was skipped as still, the last fit is
-        applied to this frame's image: the edge follows what little moved
-        (on the talking-head clip, IoU with running the model on every frame
-        0.995 -> 0.997 against carrying the last alpha as it was).
-        """
-        s = self.settings.mask
-        coef = fr.coef if fr.coef is not None else self._coef
-        if coef is None:
-            coef = mask.guided_coefficients(fr.prob, fr.grey, s, photo=fr.photo)
-        self._coef = coef
-        return mask.to_alpha(mask.apply_guided(*coef, fr.grey), s)
+        self._ms_front += 0.1 * (sum(tm.ms.values()) - self._ms_front)
+        return _Front(small, grey, guide, prob, coef, alpha, still, faces, not reuse, tm.ms)
 
     def _back(self, frame: U8, fr: _Front) -> U8:
         """Guard, effect and composite stage of one frame (see :meth:`_front`)."""
@@ -443,10 +443,12 @@ class Stream:
         tm.ms.clear()
         tm.ms.update(fr.times)
         self.last_inferred = fr.inferred
-        t = time.perf_counter()
+        t0 = t = time.perf_counter()
         self._ensure(frame)
         h, w = frame.shape[:2]
-        a_work = self._refined(fr)
+        a_work = fr.alpha
+        if a_work is None:
+            a_work = mask.to_alpha(mask.apply_guided(*fr.coef, fr.grey), s.mask)
         t = tm.add("refine", t)
         self._guard_faces(a_work, fr)
         t = tm.add("guards", t)
@@ -463,6 +465,7 @@ class Stream:
         out = composite.blend(frame, bg, alpha, out=dst)
         tm.add("composite", t)
         self.frames += 1
+        self._ms_back += 0.1 * ((time.perf_counter() - t0) * 1000.0 - self._ms_back)
         return out
 
     # --------------------------------------------------------------- effects
