@@ -160,6 +160,32 @@ def test_carried_mask_is_refined_on_the_new_image() -> None:
     assert after[gained].mean() > before[gained].mean() + 0.1  # 0.25 -> 0.42
 
 
+def test_still_frames_reuse_the_blur_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On frames the gate carries, the background blur's small layer is reused too:
+    made on 3 of 9 still frames, and every output is what recomputing it gives."""
+    from blurcam import effects
+
+    made = []
+    real = effects.blur_layer
+
+    def counting(*args: object, **kw: object) -> object:
+        made.append(1)
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    frame = synthetic_frame()
+    ref = Stream(Settings(mask=MaskSettings(still_reuse=0)), FakeSegmenter())
+    expected = [ref.process(frame).copy() for _ in range(9)]
+    monkeypatch.setattr(effects, "blur_layer", counting)
+    st = Stream(Settings(), FakeSegmenter())
+    for want in expected:
+        assert np.array_equal(st.process(frame), want)
+    assert len(made) == 3
+    made.clear()
+    for f in _moving(4):  # moving frames make it every time
+        st.process(f)
+    assert len(made) == 4
+
+
 def test_still_gate_off_runs_every_frame() -> None:
     seg = FakeSegmenter()
     st = Stream(Settings(mask=MaskSettings(still_reuse=0)), seg)

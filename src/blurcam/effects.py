@@ -37,6 +37,7 @@ __all__ = [
     "BOKEH_SHAPES",
     "DepthEstimator",
     "blur_background",
+    "blur_layer",
     "blur_sigma",
     "bokeh_background",
     "bokeh_radius",
@@ -45,6 +46,7 @@ __all__ = [
     "harmonize_background",
     "light_wrap",
     "normalize_depth",
+    "upsample_layer",
 ]
 
 log = logging.getLogger(__name__)
@@ -210,12 +212,25 @@ def blur_background(
     bilinear upsample brings it back; for a Gaussian that is visually the same
     as the full-resolution filter at a fraction of the cost. With ``alpha``
     the blur is mask-weighted (see the module docstring) so there is no halo;
-    without it, it is a plain blur of the whole frame.
+    without it, it is a plain blur of the whole frame. The two steps are
+    :func:`blur_layer` and :func:`upsample_layer`.
     """
     h, w = frame.shape[:2]
+    low = blur_layer((w, h), small, strength, alpha)
+    if low is None:
+        return _copy(frame, out)
+    return upsample_layer(low, (w, h), out)
+
+
+def blur_layer(
+    frame_size: tuple[int, int], small: U8, strength: float, alpha: U8 | None = None
+) -> U8 | None:
+    """The blurred background of :func:`blur_background` at the small size it is made at
+    (uint8, ~2 px kernel); None when ``strength`` is too low to blur at all."""
+    w, h = frame_size
     sigma = blur_sigma(strength, (w, h))
     if sigma < 0.5:
-        return _copy(frame, out)
+        return None
     tw, th = _fit((small.shape[1], small.shape[0]), round(w * _SIGMA_SMALL / sigma))
     low = _shrink(small, (tw, th))
     s_low = sigma * tw / w
@@ -224,12 +239,16 @@ def blur_background(
         return cv2.GaussianBlur(x, (0, 0), s_low, borderType=cv2.BORDER_REFLECT)
 
     if alpha is None:
-        return _upsample(gauss(low), (w, h), out)
+        return cast(U8, gauss(low))
     weight = _background_weight(_alpha_low(alpha, (tw, th)))
     if float(weight.max()) < 0.5:  # no background at all: nothing to protect
-        return _upsample(gauss(low), (w, h), out)
-    res = _masked_filter(low.astype(np.float32), weight, gauss)
-    return _upsample(_to_u8(res), (w, h), out)
+        return cast(U8, gauss(low))
+    return _to_u8(_masked_filter(low.astype(np.float32), weight, gauss))
+
+
+def upsample_layer(low: U8, size: tuple[int, int], out: U8 | None = None) -> U8:
+    """A small layer (:func:`blur_layer`) at full resolution ``size`` (w, h), into ``out``."""
+    return _upsample(low, size, out)
 
 
 # ----------------------------------------------------------------------- bokeh

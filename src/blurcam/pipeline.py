@@ -150,6 +150,7 @@ class Stream:
         self._bg_key: object = None
         self._depth: effects.DepthEstimator | None = None
         self._depth_raw: F32 | None = None
+        self._blur: tuple[object, U8 | None] | None = None  # (key, small layer) of the last blur
         self._keep: KeepTracker | None = None
         self._keep_key: object = None
         self._keep_scale = 1.0
@@ -170,7 +171,7 @@ class Stream:
         self._prev = self._coef = self._shown_alpha = None
         self._alpha = None
         self.frames = self._carried = 0
-        self._keep = self._depth_raw = None
+        self._keep = self._depth_raw = self._blur = None
         self._guide = self._main = None
         self._faces, self._face_due, self._front_frames = [], 0, 0
         if self._segmenter is not None:
@@ -458,7 +459,7 @@ class Stream:
         alpha = mask.upsample_alpha(a8, (w, h), out=self._bufs["alpha"])
         self._alpha = alpha
         t = tm.add("upsample", t)
-        bg = self._background(frame, fr.small, fr.grey, alpha, s.effect)
+        bg = self._background(frame, fr.small, fr.grey, alpha, s.effect, still=fr.still)
         t = tm.add("effect", t)
         # blend in place when the effect wrote into our background buffer
         dst = bg if bg is self._bufs["bg"] else self._bufs["out"]
@@ -469,10 +470,20 @@ class Stream:
         return out
 
     # --------------------------------------------------------------- effects
-    def _background(self, frame: U8, small: U8, grey: U8, alpha: U8, e: EffectSettings) -> U8:
-        """The background layer for ``e.kind``; may raise ``alpha`` (keep) or lower it (wrap)."""
+    def _background(
+        self, frame: U8, small: U8, grey: U8, alpha: U8, e: EffectSettings, *, still: bool = False
+    ) -> U8:
+        """The background layer for ``e.kind``; may raise ``alpha`` (keep) or lower it (wrap).
+
+        On a ``still`` frame (the gate carried the mask: the image is as at the
+        last model run) the blur's small layer of the frame before is used
+        again, as the mask is; only its upsample runs (720p: ~0.6 ms saved on
+        such a frame).
+        """
         self._keep_region(grey, alpha, e)
         out: U8 = self._bufs["bg"]
+        if e.kind != "blur":
+            self._blur = None
         if e.kind == "none":
             return frame
         if e.kind == "bokeh":
@@ -497,7 +508,16 @@ class Stream:
                 out[...] = bg
             effects.light_wrap(out, alpha, e.light_wrap)
             return out
-        return effects.blur_background(frame, small, e.strength, alpha, out=out)
+        h, w = frame.shape[:2]
+        key = (e.strength, (w, h), small.shape)
+        if still and self._blur is not None and self._blur[0] == key:
+            low = self._blur[1]
+        else:
+            low = effects.blur_layer((w, h), small, e.strength, alpha)
+            self._blur = (key, low)
+        if low is None:
+            return frame  # too weak to blur: the frame is its own background
+        return effects.upsample_layer(low, (w, h), out)
 
     def set_background(self, source: BackgroundSource | NDArray[Any] | str | None) -> None:
         """Use ``source`` (image array, path, or source) for ``replace`` instead of
