@@ -160,30 +160,61 @@ def test_carried_mask_is_refined_on_the_new_image() -> None:
     assert after[gained].mean() > before[gained].mean() + 0.1  # 0.25 -> 0.42
 
 
-def test_still_frames_reuse_the_blur_layer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On frames the gate carries, the background blur's small layer is reused too:
-    made on 3 of 9 still frames, and every output is what recomputing it gives."""
+@pytest.mark.parametrize(
+    ("kind", "fn"),
+    [
+        ("blur", "blur_layer"),
+        ("bokeh", "bokeh_background"),
+        ("depth", "depth_background"),
+        ("replace", "light_wrap"),
+    ],
+)
+def test_still_frames_reuse_the_effect_layer(
+    monkeypatch: pytest.MonkeyPatch, kind: str, fn: str
+) -> None:
+    """On frames the gate carries, the background layer (for the blur, its small
+    layer) is reused too: made on 3 of 9 still frames, and every output is
+    what making it again gives; moving frames make it every time."""
     from blurcam import effects
 
     made = []
-    real = effects.blur_layer
+    real = getattr(effects, fn)
 
     def counting(*args: object, **kw: object) -> object:
         made.append(1)
-        return real(*args, **kw)  # type: ignore[arg-type]
+        return real(*args, **kw)
 
     frame = synthetic_frame()
-    ref = Stream(Settings(mask=MaskSettings(still_reuse=0)), FakeSegmenter())
+    e = EffectSettings(kind=kind)
+    ref = Stream(Settings(effect=e, mask=MaskSettings(still_reuse=0)), FakeSegmenter())
     expected = [ref.process(frame).copy() for _ in range(9)]
-    monkeypatch.setattr(effects, "blur_layer", counting)
-    st = Stream(Settings(), FakeSegmenter())
+    monkeypatch.setattr(effects, fn, counting)
+    st = Stream(Settings(effect=e), FakeSegmenter())
     for want in expected:
         assert np.array_equal(st.process(frame), want)
     assert len(made) == 3
     made.clear()
-    for f in _moving(4):  # moving frames make it every time
+    for f in _moving(4):
         st.process(f)
     assert len(made) == 4
+
+
+def test_video_background_is_never_reused(tmp_path: Path) -> None:
+    """A video background moves on every frame, camera still or not."""
+    import cv2
+
+    from blurcam.io.background import BackgroundSource
+
+    path = tmp_path / "bg.avi"
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(12):
+        vw.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    vw.release()
+    st = Stream(Settings(effect=EffectSettings(kind="replace")), FakeSegmenter())
+    st.set_background(BackgroundSource(str(path)))
+    frame = synthetic_frame()
+    corner = [int(st.process(frame)[2, 2].mean()) for _ in range(6)]
+    assert len(set(corner)) == 6  # a new background frame every time
 
 
 def test_still_gate_off_runs_every_frame() -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "light_wrap",
     "normalize_depth",
     "upsample_layer",
+    "wrap_alpha",
 ]
 
 log = logging.getLogger(__name__)
@@ -345,7 +346,7 @@ def harmonize_background(bg: U8, reference: U8, amount: float, out: U8 | None = 
     return cast(U8, cv2.transform(bg, m, dst=out))  # saturating per-channel gain + offset
 
 
-def light_wrap(bg: U8, alpha: U8, amount: float) -> None:
+def light_wrap(bg: U8, alpha: U8, amount: float) -> U8 | None:
     """Let a little of the new background's light spill over the person's edge. In place.
 
     A composite with a hard cut-out looks pasted on; in a real shot light from
@@ -357,9 +358,13 @@ def light_wrap(bg: U8, alpha: U8, amount: float) -> None:
     ``bg`` pixels under the person are invisible before the wrap, so nothing
     else changes. Computed at ~192 px wide; at full resolution it costs one
     mask resize, one colour resize and two cheap per-pixel passes.
+
+    Returns the wrap's weight (uint8, full resolution; None when nothing was
+    wrapped), with which :func:`wrap_alpha` lowers another alpha the same way
+    (a still frame that reuses this background layer).
     """
     if amount <= 0.0:
-        return
+        return None
     h, w = alpha.shape[:2]
     size = _fit((w, h), _WRAP_WIDTH)
     a_low = _alpha_low(alpha, size)
@@ -370,7 +375,7 @@ def light_wrap(bg: U8, alpha: U8, amount: float) -> None:
 
     wb = _background_weight(a_low)
     if float(wb.max()) < 0.5 or float(a_low.max()) < 0.5:
-        return  # all person or no person: no edge to wrap
+        return None  # all person or no person: no edge to wrap
     spill = _masked_filter(_shrink(bg, size).astype(np.float32), wb, gauss)
     near = gauss(1.0 - a_low)  # how much background surrounds each pixel
     # only where the low-res pixel and its neighbours are person: after the
@@ -382,7 +387,13 @@ def light_wrap(bg: U8, alpha: U8, amount: float) -> None:
     k *= np.clip(core * np.float32(2.0) - np.float32(1.0), 0.0, 1.0)
     k8 = _upsample(cv2.convertScaleAbs(k, alpha=255.0), (w, h), None)
     cv2.copyTo(_upsample(_to_u8(spill), (w, h), None), k8, bg)
-    cv2.multiply(alpha, cv2.bitwise_not(k8), dst=alpha, scale=1.0 / 255.0)
+    wrap_alpha(alpha, k8)
+    return k8
+
+
+def wrap_alpha(alpha: U8, weight: U8) -> None:
+    """Lower ``alpha`` in place by the light wrap's ``weight`` (see :func:`light_wrap`)."""
+    cv2.multiply(alpha, cv2.bitwise_not(weight), dst=alpha, scale=1.0 / 255.0)
 
 
 # ----------------------------------------------------------------------- depth

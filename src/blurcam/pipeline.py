@@ -150,7 +150,8 @@ class Stream:
         self._bg_key: object = None
         self._depth: effects.DepthEstimator | None = None
         self._depth_raw: F32 | None = None
-        self._blur: tuple[object, U8 | None] | None = None  # (key, small layer) of the last blur
+        # (key, layer) of the last effect, for still frames (see _background)
+        self._reuse: tuple[object, U8 | None, U8 | None] | None = None
         self._keep: KeepTracker | None = None
         self._keep_key: object = None
         self._keep_scale = 1.0
@@ -171,7 +172,7 @@ class Stream:
         self._prev = self._coef = self._shown_alpha = None
         self._alpha = None
         self.frames = self._carried = 0
-        self._keep = self._depth_raw = self._blur = None
+        self._keep = self._depth_raw = self._reuse = None
         self._guide = self._main = None
         self._faces, self._face_due, self._front_frames = [], 0, 0
         if self._segmenter is not None:
@@ -476,18 +477,48 @@ class Stream:
         """The background layer for ``e.kind``; may raise ``alpha`` (keep) or lower it (wrap).
 
         On a ``still`` frame (the gate carried the mask: the image is as at the
-        last model run) the blur's small layer of the frame before is used
-        again, as the mask is; only its upsample runs (720p: ~0.6 ms saved on
-        such a frame).
+        last model run) the layer of the frame before is used again, as the
+        mask is: for the blur its small layer, so only the upsample runs (720p:
+        ~0.6 ms saved on such a frame); for the other effects the finished
+        layer, kept in its own buffer. A video background moves on every frame,
+        so it is never reused.
         """
         self._keep_region(grey, alpha, e)
-        out: U8 = self._bufs["bg"]
-        if e.kind != "blur":
-            self._blur = None
         if e.kind == "none":
+            self._reuse = None
             return frame
+        h, w = frame.shape[:2]
+        key = (e, (w, h), small.shape)
+        reuse = self._reuse if still and self._reuse is not None and self._reuse[0] == key else None
+        if reuse is not None and reuse[2] is not None:
+            effects.wrap_alpha(alpha, reuse[2])  # the light wrap of the reused layer
+        if e.kind == "blur":
+            low = (
+                reuse[1]
+                if reuse is not None
+                else effects.blur_layer((w, h), small, e.strength, alpha)
+            )
+            self._reuse = (key, low, None)
+            if low is None:
+                return frame  # too weak to blur: the frame is its own background
+            return effects.upsample_layer(low, (w, h), self._bufs["bg"])
+        if reuse is not None and reuse[1] is not None:
+            return reuse[1]
+        layer = self._bufs.get("layer")
+        if layer is None or layer.shape != frame.shape:
+            layer = self._bufs["layer"] = np.empty_like(frame)
+        bg, wrap = self._effect_layer(frame, small, alpha, e, layer)
+        video = e.kind == "replace" and self._background_source(e).is_video
+        self._reuse = None if video else (key, bg, wrap)
+        return bg
+
+    def _effect_layer(
+        self, frame: U8, small: U8, alpha: U8, e: EffectSettings, out: U8
+    ) -> tuple[U8, U8 | None]:
+        """Bokeh, depth or replacement layer, in ``out`` (or a read-only picture), and
+        the light wrap's weight (None: no wrap)."""
         if e.kind == "bokeh":
-            return effects.bokeh_background(
+            bokeh = effects.bokeh_background(
                 frame,
                 small,
                 alpha,
@@ -496,28 +527,17 @@ class Stream:
                 highlights=e.highlights,
                 out=out,
             )
+            return bokeh, None
         if e.kind == "depth":
             depth = self._depth_map(small, alpha, e)
-            return effects.depth_background(frame, small, alpha, e.strength, depth, out=out)
-        if e.kind == "replace":
-            img = self._background_source(e).frame((frame.shape[1], frame.shape[0]))
-            if e.harmonize == 0.0 and e.light_wrap == 0.0:
-                return img  # read-only: composite writes into its own buffer
-            bg = effects.harmonize_background(img, small, e.harmonize, out=out)
-            if bg is not out:
-                out[...] = bg
-            effects.light_wrap(out, alpha, e.light_wrap)
-            return out
-        h, w = frame.shape[:2]
-        key = (e.strength, (w, h), small.shape)
-        if still and self._blur is not None and self._blur[0] == key:
-            low = self._blur[1]
-        else:
-            low = effects.blur_layer((w, h), small, e.strength, alpha)
-            self._blur = (key, low)
-        if low is None:
-            return frame  # too weak to blur: the frame is its own background
-        return effects.upsample_layer(low, (w, h), out)
+            return effects.depth_background(frame, small, alpha, e.strength, depth, out=out), None
+        img = self._background_source(e).frame((frame.shape[1], frame.shape[0]))
+        if e.harmonize == 0.0 and e.light_wrap == 0.0:
+            return img, None  # read-only: composite writes into its own buffer
+        bg = effects.harmonize_background(img, small, e.harmonize, out=out)
+        if bg is not out:
+            out[...] = bg
+        return out, effects.light_wrap(out, alpha, e.light_wrap)
 
     def set_background(self, source: BackgroundSource | NDArray[Any] | str | None) -> None:
         """Use ``source`` (image array, path, or source) for ``replace`` instead of
@@ -526,6 +546,7 @@ class Stream:
         Raises:
             SourceError: the file cannot be read.
         """
+        self._reuse = None  # a new picture: no layer of the old one is shown again
         if self._bg_source is not None:
             self._bg_source.close()
         if source is None:
