@@ -73,11 +73,10 @@ def motion_map(guide: U8, prev_guide: U8 | None, settings: MaskSettings) -> F32 
     """
     if prev_guide is None or prev_guide.shape != guide.shape:
         return None
-    d = cv2.absdiff(guide, prev_guide)
-    med = float(np.median(d[::4, ::4]))
-    d = cv2.dilate(d, _K3)
+    d, med = _difference(guide, prev_guide)
+    moved = cv2.dilate(d, _K3)
     lo = settings.motion_low + med
-    m = (d.astype(np.float32) - np.float32(lo)) * np.float32(
+    m = (moved.astype(np.float32) - np.float32(lo)) * np.float32(
         1.0 / (settings.motion_high - settings.motion_low)
     )
     return cast(F32, np.clip(m, 0.0, 1.0, out=m))
@@ -86,10 +85,16 @@ def motion_map(guide: U8, prev_guide: U8 | None, settings: MaskSettings) -> F32 
 _K3 = np.ones((3, 3), np.uint8)
 
 
+def _difference(guide: U8, ref: U8) -> tuple[U8, float]:
+    """``|guide - ref|`` and its median (every 4th pixel): a global exposure or gain
+    change moves every pixel alike, so motion is measured above the median."""
+    d = cast(U8, cv2.absdiff(guide, ref))
+    return d, float(np.median(d[::4, ::4]))
+
+
 def moved_fraction(guide: U8, ref: U8, settings: MaskSettings) -> float:
     """Share of pixels that changed by more than ``motion_high`` grey levels (less the median)."""
-    d = cv2.absdiff(guide, ref)
-    med = float(np.median(d[::4, ::4]))  # a global exposure or gain change is not motion
+    d, med = _difference(guide, ref)
     _, moved = cv2.threshold(d, settings.motion_high + med, 255, cv2.THRESH_BINARY)
     return cv2.countNonZero(moved) / d.size
 
@@ -206,12 +211,11 @@ def guided_coefficients(
     h, w = grey.shape[:2]
     if not settings.refine:
         return np.zeros_like(prob), prob
-    i = grey
     sub = refine_step(prob, h, settings)
     lw, lh = max(1, w // sub), max(1, h // sub)
     # an exact 2x bilinear shrink is the 2x2 mean (= INTER_AREA) at a fraction of the cost
     interp = cv2.INTER_LINEAR if (lw * 2, lh * 2) == (w, h) else cv2.INTER_AREA
-    il = cv2.resize(i, (lw, lh), interpolation=interp).astype(np.float32)
+    il = cv2.resize(grey, (lw, lh), interpolation=interp).astype(np.float32)
     il *= np.float32(1.0 / 255.0)
     pl = sharpen_edge(
         cast(F32, cv2.resize(prob, (lw, lh), interpolation=cv2.INTER_LINEAR)),

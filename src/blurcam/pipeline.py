@@ -31,6 +31,7 @@ from .io.background import BackgroundSource, studio_backdrop
 from .keep import KeepTracker, apply_keep, box_from_point
 from .segment import Segmenter, open_segmenter
 from .settings import EffectSettings, SegmentSettings, Settings
+from .upscale import upscale_linear
 
 __all__ = ["BackgroundBlur", "StageTimes", "Stream", "as_bgr"]
 
@@ -319,8 +320,7 @@ class Stream:
         if not g.face:
             self._faces = []
             return
-        still = fr.still
-        if fr.guide is not None and (fr.faces is not None or not still):
+        if fr.guide is not None and (fr.faces is not None or not fr.still):
             self._faces = track_faces(self._faces, fr.faces, fr.guide, hold=g.face_hold)
         self._faces = guards.protect_faces(alpha, self._faces, g.face_scale, g.face_core)
 
@@ -361,8 +361,9 @@ class Stream:
         whichever of the two has been lighter lately), so on two cores the
         model is off the critical path. More than one frame ahead lets the
         worker catch up after a frame whose model ran by working ahead on the
-        frames the still-image gate makes cheap (720p on 2 cores: ~4.0 ->
-        ~3.6 ms/frame from 1 to 2 ahead; 3 or 4 gain nothing more). Both
+        frames the still-image gate makes cheap (720p on 2 cores, one process,
+        interleaved: 3.9 -> 3.2 ms/frame from 1 to 2 ahead; 3 or 4 gain
+        nothing more). Both
         stages keep their own state and run their frames in order, so the
         frames that come out are exactly those :meth:`process` would give.
         Each yielded array is reused for the next frame: copy it to keep it.
@@ -501,7 +502,7 @@ class Stream:
             self._reuse = (key, low, None)
             if low is None:
                 return frame  # too weak to blur: the frame is its own background
-            return effects.upsample_layer(low, (w, h), self._bufs["bg"])
+            return upscale_linear(low, (w, h), self._bufs["bg"])
         if reuse is not None and reuse[1] is not None:
             return reuse[1]
         layer = self._bufs.get("layer")
