@@ -119,12 +119,12 @@ class KeepTracker:
 
     def _flow(self, gray: U8) -> Box | None:
         p0 = self._points(self._prev)
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(  # type: ignore[call-overload]
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(  # type: ignore[call-overload,unused-ignore]
             self._prev, gray, p0, None, winSize=(15, 15), maxLevel=3, criteria=_LK_CRITERIA
         )
         if p1 is None:
             return None
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(  # type: ignore[call-overload]
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(  # type: ignore[call-overload,unused-ignore]
             gray, self._prev, p1, None, winSize=(15, 15), maxLevel=3, criteria=_LK_CRITERIA
         )
         if back is None:
