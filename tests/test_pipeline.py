@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from blurcam import BackgroundBlur, Settings, SettingsError
-from blurcam.pipeline import Stream, as_bgr
+from blurcam.frame import as_bgr
+from blurcam.pipeline import Stream
 from blurcam.settings import EffectSettings, MaskSettings
 from conftest import FakeSegmenter, disc_mask, synthetic_frame
 

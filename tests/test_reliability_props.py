@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from blurcam import BackgroundBlur
 from blurcam.errors import BlurcamError
-from blurcam.pipeline import as_bgr
+from blurcam.frame import as_bgr
 from blurcam.settings import EFFECTS, EffectSettings, GuardSettings, Settings
 from conftest import synthetic_frame
 

@@ -27,13 +27,14 @@ from numpy.typing import NDArray
 from . import composite, effects, guards, mask
 from .errors import SettingsError
 from .face import Face, FaceDetector, track_faces
+from .frame import as_bgr
 from .io.background import BackgroundSource, studio_backdrop
 from .keep import KeepTracker, apply_keep, box_from_point
 from .segment import Segmenter, open_segmenter
 from .settings import EffectSettings, SegmentSettings, Settings
 from .upscale import upscale_linear
 
-__all__ = ["BackgroundBlur", "StageTimes", "Stream", "as_bgr"]
+__all__ = ["BackgroundBlur", "StageTimes", "Stream"]
 
 log = logging.getLogger(__name__)
 
@@ -73,35 +74,6 @@ class _Front:
     faces: list[Face] | None  # face detections of this frame (None: the detector did not run)
     inferred: bool  # False: the model was skipped and the last mask carried
     times: dict[str, float]
-
-
-def as_bgr(frame: NDArray[Any]) -> U8:
-    """Any image array -> contiguous uint8 HxWx3 BGR.
-
-    Accepts grayscale (HxW or HxWx1), BGRA, and 16-bit or float images, so
-    that callers with odd inputs get a result instead of a crash.
-    """
-    a = np.asarray(frame)
-    if a.ndim not in (2, 3) or a.size == 0:
-        raise SettingsError(f"expected an HxW or HxWxC image, got shape {a.shape}")
-    if a.dtype != np.uint8:
-        if a.dtype == np.uint16:
-            a = (a >> 8).astype(np.uint8)
-        elif np.issubdtype(a.dtype, np.floating):
-            a = np.clip(np.nan_to_num(a) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        elif np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
-            a = np.clip(a, 0, 255).astype(np.uint8)
-        else:
-            raise SettingsError(f"unsupported image dtype {a.dtype}")
-    if a.ndim == 2:
-        a = cv2.cvtColor(a, cv2.COLOR_GRAY2BGR)
-    elif a.shape[2] == 1:
-        a = cv2.cvtColor(a[:, :, 0], cv2.COLOR_GRAY2BGR)
-    elif a.shape[2] == 4:
-        a = cv2.cvtColor(a, cv2.COLOR_BGRA2BGR)
-    elif a.shape[2] != 3:
-        raise SettingsError(f"expected 1, 3 or 4 channels, got {a.shape[2]}")
-    return np.ascontiguousarray(a)
 
 
 class Stream:

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import SourceError
+from ..frame import as_bgr
 from .image import IMAGE_EXTS, VIDEO_EXTS, read_image
 
 __all__ = ["BackgroundSource", "cover", "cover_geometry", "studio_backdrop"]
@@ -89,8 +90,6 @@ class BackgroundSource:
         self._frames: Any = None
         self.path: Path | None = None
         if isinstance(source, np.ndarray):
-            from ..pipeline import as_bgr
-
             self._image = as_bgr(source)
             return
         p = Path(source)

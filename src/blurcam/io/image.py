@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import SinkError, SourceError
+from ..frame import as_bgr
 from .atomic import atomic_output, check_input_file
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "is_image_path", "list_images", "read_image", "write_image"]
@@ -31,8 +32,6 @@ def read_image(path: Path) -> NDArray[np.uint8]:
     Raises:
         SourceError: missing, empty, or not a decodable image.
     """
-    from ..pipeline import as_bgr
-
     check_input_file(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)

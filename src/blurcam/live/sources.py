@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DeviceUnavailableError, SettingsError, SourceError
+from ..frame import as_bgr
 from ..io import VIDEO_EXTS, list_images, probe_video, read_image
 from ..io.video import iter_frames
 
@@ -200,8 +201,6 @@ class CameraSource:
         if not ok or img is None or getattr(img, "size", 0) == 0 or img.ndim not in (2, 3):
             return False, np.empty((0, 0, 3), np.uint8)
         if img.ndim == 2 or img.shape[2] != 3:
-            from ..pipeline import as_bgr
-
             img = as_bgr(img)
         return True, img
 
