@@ -87,17 +87,19 @@ def test_face_guard_keeps_face_through_exposure_ramp() -> None:
     box = (0.42, 0.3, 0.58, 0.6)  # inside the disc
     face = _inner(box, base.shape[:2])
     for guard in (False, True):
+        detector = FakeFaceDetector(box)  # square frame: searched whole
         st = Stream(
-            Settings(guards=GuardSettings(face=guard, face_interval=10)), ExposureSegmenter()
+            Settings(guards=GuardSettings(face=guard, face_interval=10)),
+            ExposureSegmenter(),
+            face_detector=detector,
         )
-        st.face_detector = FakeFaceDetector(box)  # square frame: searched whole
         lost = []
         for f in synthetic.exposure_ramp(base, gains):
             st.process(f)
             lost.append(int((st.last_alpha[face] < 128).sum()))
         if guard:
             assert sum(lost) == 0
-            assert st.face_detector.calls < 15  # a low rate, tracked between
+            assert detector.calls < 15  # a low rate, tracked between
         else:
             assert sum(lost) > 0  # the model does lose it: the test can fail
 
@@ -111,8 +113,8 @@ def test_face_guard_exposure_ramp_real_models(shared_dir: Path) -> None:
     frame, truth = synthetic.paste(img, msk, bg, 0, 0, 0.95)
     st = Stream(Settings())
     st.process(frame)
-    assert st._faces, "no face found on the reference frame"
-    inner = _inner(st._faces[0].box, truth.shape) & (truth > 127)
+    assert st.composite.faces, "no face found on the reference frame"
+    inner = _inner(st.composite.faces[0].box, truth.shape) & (truth > 127)
     for f in synthetic.exposure_ramp(frame, synthetic.exposure_gains(30)):
         st.process(f)
         assert (st.last_alpha[inner] < 128).sum() == 0  # the 0%

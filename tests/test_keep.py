@@ -95,10 +95,10 @@ def test_changing_the_keep_target_restarts_the_tracker() -> None:
     seg = FakeSegmenter(mask=np.zeros((H, W), np.uint8))
     st = Stream(Settings(effect=EffectSettings(keep_box=(10, 10, 40, 40))), seg)
     st.process(frames[0][0])
-    st.settings = Settings(effect=EffectSettings(keep_box=(200, 150, 50, 40)))
+    st.update(Settings(effect=EffectSettings(keep_box=(200, 150, 50, 40))))
     st.process(frames[1][0])
     assert st.keep_box is not None and iou(st.keep_box, (200, 150, 50, 40)) > 0.9
-    st.settings = Settings(effect=EffectSettings())
+    st.update(Settings(effect=EffectSettings()))
     st.process(frames[2][0])
     assert st.keep_box is None
 

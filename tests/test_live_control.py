@@ -45,7 +45,7 @@ def test_apply_controls_builds_new_settings(runner: LiveRunner) -> None:
     assert runner.settings.effect.strength == 0.2 and runner.settings.effect.kind == "none"
     assert before.effect.strength == 0.7, "settings are replaced, never mutated"
     assert state["enabled"] is False and state["strength"] == 0.2
-    assert runner.stream.settings.effect.kind == "none"  # handed to the stream
+    assert runner.applied.effect.kind == "none"  # handed to the stream
     apply_controls(runner, {"model": "selfie"})
     assert runner.settings.segment.model == "selfie"
 

@@ -261,10 +261,10 @@ def test_error_in_a_sink_aborts_every_sink_and_raises() -> None:
 
 def test_quality_level_sets_mask_resolution() -> None:
     runner = LiveRunner(SynthSource(1), [NullSink()], segmenter=FakeSegmenter(), level=3)
-    assert runner.stream.settings.mask.refine_width == LEVELS[3].refine_width
+    assert runner.applied.mask.refine_width == LEVELS[3].refine_width
     runner.quality.index = 4
     runner._set_level(runner.quality.level)
-    assert runner.stream.settings.mask.refine is False
+    assert runner.applied.mask.refine is False
     # the user's own settings are untouched by the level
     assert runner.settings.mask.refine_width == Settings().mask.refine_width
 

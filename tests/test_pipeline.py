@@ -7,6 +7,7 @@ import pytest
 
 from blurcam import BackgroundBlur, Settings, SettingsError
 from blurcam.frame import as_bgr
+from blurcam.nodes import follow
 from blurcam.pipeline import Stream
 from blurcam.settings import EffectSettings, MaskSettings
 from conftest import FakeSegmenter, disc_mask, synthetic_frame
@@ -60,11 +61,14 @@ def test_reset_forgets_history(frame: np.ndarray) -> None:
     assert st.frames == 0 and st.last_alpha is None
 
 
-def test_infer_false_reuses_mask(frame: np.ndarray) -> None:
+def test_follow_reuses_mask_without_the_model(frame: np.ndarray) -> None:
     seg = FakeSegmenter()
     st = Stream(Settings(), seg)
-    st.process(frame)
-    st.process(frame, infer=False)
+    packet = st.mask.run(frame)
+    first = st.render(frame, packet).copy()
+    carried = follow(packet, frame, st.settings)
+    assert not carried.inferred and carried.prob is packet.prob
+    assert np.array_equal(st.render(frame, carried), first)
     assert seg.calls == 1
 
 
@@ -111,7 +115,7 @@ def test_main_person_survives_frames_without_inference() -> None:
     st = Stream(Settings(guards=GuardSettings(face=False, people="main")), FakeSegmenter())
     st.process(f)
     assert st.last_alpha is not None and st.last_alpha[40, 300] == 0
-    st.process(f, infer=False)
+    st.render(f, follow(st.mask.run(f), f, st.settings))
     assert st.last_alpha[40, 300] == 0  # the carried mask keeps only the main person
     assert st.last_alpha[120, 144] == 255
 

@@ -530,7 +530,7 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path: Path, monkeypatch: pytest.Mon
     src = make_video(tmp_path / "in.mp4", frames=30)
     dst = tmp_path / "out.mp4"
     dst.write_bytes(b"old")
-    real = Stream._back  # the per-frame stage of both process and process_iter
+    real = Stream.render  # the per-frame stage of both process and process_iter
     calls = {"n": 0}
 
     def interrupt(self: Stream, *a: Any) -> Any:
@@ -539,7 +539,7 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path: Path, monkeypatch: pytest.Mon
             raise KeyboardInterrupt
         return real(self, *a)
 
-    monkeypatch.setattr(Stream, "_back", interrupt)
+    monkeypatch.setattr(Stream, "render", interrupt)
     assert run("blur", src, dst, "--force") == 130
     assert calls["n"] == 5
     assert dst.read_bytes() == b"old"

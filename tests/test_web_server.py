@@ -492,7 +492,7 @@ def test_docs_example_app_blurs(monkeypatch: pytest.MonkeyPatch) -> None:
 
     import aioice.ice
 
-    import blurcam.pipeline
+    import blurcam.segment.registry
 
     path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "web_track.py"
     spec = importlib.util.spec_from_file_location("web_track_example", path)
@@ -501,7 +501,7 @@ def test_docs_example_app_blurs(monkeypatch: pytest.MonkeyPatch) -> None:
     spec.loader.exec_module(example)
     # loopback-only ICE (CI may have no network card) and no model file needed
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-    monkeypatch.setattr(blurcam.pipeline, "open_segmenter", lambda *a, **k: FakeSegmenter())
+    monkeypatch.setattr(blurcam.segment.registry, "open_segmenter", lambda *a, **k: FakeSegmenter())
 
     async def main() -> None:
         async with TestClient(TestServer(example.app, host="127.0.0.1")) as client:

@@ -220,11 +220,16 @@ def test_stop_wakes_a_waiting_recv() -> None:
     run(main())
 
 
-def test_over_budget_runs_the_model_every_other_frame() -> None:
+def test_over_budget_moves_down_the_quality_ladder() -> None:
+    """The live runner's policy (blurcam.adaptive): a window over budget lowers the level,
+    and lower levels run the model on fewer frames."""
+
     async def main() -> dict[str, int]:
         seg = FakeSegmenter(delay=0.04)  # 40 ms a frame against a 33 ms camera
         t = BlurTrack(Source(interval=1 / 30), settings=EVERY_FRAME, segmenter=seg)
-        for _ in range(12):
+        while t.stats.level == 0 and t.stats.frames_out < 150:
+            await t.recv()
+        for _ in range(20):  # frames at the lower level
             await t.recv()
         every = t.stats.model_every
         processed = t.stats.frames_out
@@ -241,5 +246,5 @@ def test_over_budget_runs_the_model_every_other_frame() -> None:
         return {"every": every, "calls": seg.calls, "out": processed}
 
     r = run(main())
-    assert r["every"] == 2, r
+    assert r["every"] >= 2, r
     assert r["calls"] < r["out"], r  # some frames reused the previous mask

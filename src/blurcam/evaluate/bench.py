@@ -306,7 +306,7 @@ def _bench_size(
     )
     # one interpreter for both: the model is stateless, and two would run two
     # thread pools that spin against each other on 2 cores and slow both
-    stream = Stream(settings, seg, timing=True)
+    stream = Stream(settings, seg)
     naive = NaiveReference(seg)
     ours, ref = _Recorder(), _Recorder()
     piped: list[float] = []
@@ -393,7 +393,7 @@ def _bench_effects(
         stream: Stream | None = None
         try:
             s = replace(settings, effect=replace(settings.effect, kind=kind))
-            stream = Stream(s, timing=True)
+            stream = Stream(s)
             live[kind] = (stream, _Recorder())
             for k in range(warm):
                 stream.process(frames[_order(k, len(frames))])

@@ -7,7 +7,8 @@ adaptive quality, ``control`` is the local HTTP control API and preview page.
 
 from __future__ import annotations
 
-from .runner import LEVELS, AdaptiveQuality, LatestSlot, Level, LiveRunner, LiveStats
+from ..adaptive import LEVELS, AdaptiveQuality, Level
+from .runner import LatestSlot, LiveRunner, LiveStats
 from .sinks import FileSink, NullSink, PreviewSink, VirtualCamSink
 from .sources import CameraSource, FileSource, Frame, open_source
 

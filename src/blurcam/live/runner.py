@@ -1,10 +1,18 @@
-"""The live stream runner: capture, segmentation and composite+output in three threads.
+"""The live stream runner: capture, mask node and render in three threads.
 
 ::
 
-    source --capture--> [seg slot] --segment--> stream.infer (mask history)
-                  \\                                   |  newest mask
-                   `--> [out slot] --composite--> stream.process(infer=False) -> sinks
+    source --capture--> [seg slot] --segment--> stream.mask.run -> newest packet
+                  \\                                                  |
+                   `--> [out slot] --composite--> stream.render(frame, packet) -> sinks
+
+Each thread owns its nodes: the segment thread the mask node (model,
+history, face detection), the composite thread the effect and composite
+nodes (face tracks, layers, buffers). They share only the newest
+:class:`~blurcam.nodes.MaskPacket`, which is never written after it is made;
+the composite thread fits it to its own frame (:func:`blurcam.nodes.follow`)
+unless the packet is of that very frame. Settings changes reach each node
+on its own thread, between frames.
 
 Every slot holds at most one frame and a newer frame replaces the waiting one
 (counted as dropped), so there is never a backlog: a slow stage costs frames,
@@ -13,10 +21,8 @@ while the composite runs on every frame with the newest mask carried forward.
 At the top level the composite waits a bounded time for the mask of its own
 frame; lower levels never wait.
 
-:class:`AdaptiveQuality` watches latency, busy time and drops per one-second
-window: a missed budget moves one level down in quality at once, and several
-clean windows in a row move one level back up (the wait doubles after an
-up-move that failed, so it does not oscillate).
+:class:`~blurcam.adaptive.AdaptiveQuality` watches latency, busy time and
+drops per one-second window and moves along the quality ladder.
 
 Every frame keeps its capture timestamp; :class:`LiveStats` reports fps
 in/out, drops and the added latency (capture -> written to every sink)
@@ -30,17 +36,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import mask
+from ..adaptive import LEVELS, AdaptiveQuality, Level, apply_level, percentile
 from ..errors import BlurcamError
+from ..nodes import MaskPacket, follow
 from ..pipeline import Stream
-from ..segment import Segmenter, open_segmenter
+from ..segment import Segmenter, SegmenterFactory, open_for
 from ..settings import SegmentSettings, Settings
 from .sinks import LiveSink, lower_thread_priority
 from .sources import Frame, LiveSource
@@ -52,7 +58,6 @@ __all__ = [
     "Level",
     "LiveRunner",
     "LiveStats",
-    "percentile",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,134 +108,6 @@ class LatestSlot(Generic[T]):
     def closed(self) -> bool:
         """True once closed and emptied."""
         return self._closed and self._item is None
-
-
-# ---------------------------------------------------------------- quality
-@dataclass(frozen=True, slots=True)
-class Level:
-    """One step of the quality ladder (0 = best)."""
-
-    index: int
-    every: int  # run the model on every Nth frame
-    refine_width: int  # cap on the mask working width (mask resolution)
-    refine: bool  # image-guided edge refinement
-    sync: bool  # composite waits (bounded) for its own frame's mask
-
-    def describe(self) -> str:
-        edge = f"refine {self.refine_width}px" if self.refine else f"mask {self.refine_width}px"
-        wait = ", same-frame mask" if self.sync else ""
-        return f"L{self.index}: model every {self.every} frame(s), {edge}{wait}"
-
-
-LEVELS: tuple[Level, ...] = (
-    Level(0, 1, 480, True, True),
-    Level(1, 2, 480, True, False),
-    Level(2, 3, 320, True, False),
-    Level(3, 4, 240, True, False),
-    Level(4, 6, 160, False, False),
-)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """``q``-th percentile (0..100) of ``values``; 0 for an empty sequence."""
-    if not values:
-        return 0.0
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
-
-
-class AdaptiveQuality:
-    """Chooses the quality level from what the last window of frames cost.
-
-    Per window (``window`` seconds of frames): *bad* when any frame was
-    dropped, or latency p95 exceeded ``high`` x the frame interval, or the
-    composite's busy time p90 exceeded ``high`` x interval: go one level down
-    in quality at once. *Good* when nothing dropped and both stayed under
-    ``low`` x interval: after ``patience`` good windows in a row go one level
-    up. An up-move followed at once by a bad window doubles ``patience`` (up
-    to 32) so the ladder settles instead of oscillating.
-    """
-
-    def __init__(
-        self,
-        fps: float,
-        *,
-        levels: Sequence[Level] = LEVELS,
-        start: int = 0,
-        window: float = 1.0,
-        high: float = 0.85,
-        low: float = 0.55,
-        patience: int = 3,
-        enabled: bool = True,
-    ) -> None:
-        self.interval = 1.0 / fps
-        self.levels = tuple(levels)
-        self.index = min(max(0, start), len(self.levels) - 1)
-        self.window, self.high, self.low = window, high, low
-        self.base_patience = self.patience = patience
-        self.enabled = enabled
-        self._lat: list[float] = []
-        self._busy: list[float] = []
-        self._drops = 0
-        self._t0: float | None = None
-        self._good = 0
-        self._just_raised = False
-        self.changes: list[tuple[float, int]] = []  # (time, new level)
-
-    @property
-    def level(self) -> Level:
-        return self.levels[self.index]
-
-    def observe(self, now: float, latency: float, busy: float, drops: int = 0) -> Level | None:
-        """Record one output frame (and drops since the last call); a new level or None."""
-        if self._t0 is None:
-            self._t0 = now
-        self._lat.append(latency)
-        self._busy.append(busy)
-        self._drops += drops
-        if now - self._t0 < self.window:
-            return None
-        lat95 = percentile(self._lat, 95)
-        busy90 = percentile(self._busy, 90)
-        drops, self._drops = self._drops, 0
-        self._lat.clear()
-        self._busy.clear()
-        self._t0 = None  # the next frame opens the next window
-        if not self.enabled:
-            return None
-        budget = self.interval
-        if drops or lat95 > self.high * budget or busy90 > self.high * budget:
-            self._good = 0
-            if self._just_raised:
-                self.patience = min(32, self.patience * 2)
-            self._just_raised = False
-            if self.index + 1 < len(self.levels):
-                return self._move(now, self.index + 1, lat95, busy90, drops)
-            return None
-        self._just_raised = False
-        if lat95 < self.low * budget and busy90 < self.low * budget:
-            self._good += 1
-            if self._good >= self.patience and self.index > 0:
-                self._good = 0
-                self._just_raised = True
-                return self._move(now, self.index - 1, lat95, busy90, drops)
-        else:
-            self._good = 0
-            self.patience = max(self.base_patience, self.patience - 1)
-        return None
-
-    def _move(self, now: float, index: int, lat95: float, busy90: float, drops: int) -> Level:
-        log.info(
-            "quality L%d -> L%d (latency p95 %.1f ms, busy p90 %.1f ms, %d dropped, budget %.1f)",
-            self.index,
-            index,
-            lat95 * 1e3,
-            busy90 * 1e3,
-            drops,
-            self.interval * 1e3,
-        )
-        self.index = index
-        self.changes.append((now, index))
-        return self.level
 
 
 # ------------------------------------------------------------------- stats
@@ -304,18 +181,11 @@ class LiveStats:
 
 
 # ---------------------------------------------------------------- model slot
-SegmenterFactory = Callable[[SegmentSettings, tuple[int, int]], Segmenter]
-
-
-def _default_factory(s: SegmentSettings, size: tuple[int, int]) -> Segmenter:
-    return open_segmenter(s.model, frame_size=size, threads=s.threads, device=s.device)
-
-
 class _ModelSlot:
     """The stream's segmenter, swappable between frames by the segment thread.
 
-    The runner owns it (so :meth:`Stream.update` never closes or rebuilds a
-    model from another thread). A model change is requested from any thread
+    The runner owns it (so the mask node never closes or rebuilds a model
+    itself). A model change is requested from any thread
     and carried out on the next call; if the new model fails to load, the old
     one keeps running and ``error`` says why.
     """
@@ -405,7 +275,7 @@ class LiveRunner:
         settings: Settings | None = None,
         *,
         segmenter: Segmenter | None = None,
-        segmenter_factory: SegmenterFactory = _default_factory,
+        segmenter_factory: SegmenterFactory = open_for,
         adaptive: bool = True,
         level: int = 0,
         levels: Sequence[Level] = LEVELS,
@@ -423,7 +293,10 @@ class LiveRunner:
         else:
             self._model = _ModelSlot(segmenter_factory, self._settings.segment)
         self.quality = AdaptiveQuality(source.fps, levels=levels, start=level, enabled=adaptive)
-        self.stream = Stream(self._effective(), segmenter=self._model)  # type: ignore[arg-type]
+        # what the nodes run with (the user's settings at the quality level); each
+        # thread hands it to its own nodes between frames
+        self.applied = apply_level(self._settings, self.quality.level)
+        self.stream = Stream(self.applied, segmenter=self._model)  # type: ignore[arg-type]
         self.stats = LiveStats(fps_nominal=source.fps)
         self.sync_wait = sync_wait  # x frame interval the top level waits for its mask
         self.background_nice = background_nice  # the model thread yields to capture/composite
@@ -435,6 +308,8 @@ class LiveRunner:
         self._out_slot: LatestSlot[_Item] = LatestSlot()
         self._mask_cond = threading.Condition()
         self._mask_index = -1  # index of the newest frame the model has seen
+        self._packet: tuple[int, MaskPacket] | None = None  # newest packet, its frame index
+        self._rendered = -1  # frame index of the newest packet the composite has used
         self._fresh_after = -1  # after re-enable: pass through until a mask newer than this
         self._newest = -1
         self._errors: list[BaseException] = []
@@ -455,14 +330,6 @@ class LiveRunner:
     def model_error(self) -> str | None:
         return self._model.error
 
-    def _effective(self) -> Settings:
-        s, lv = self._settings, self.quality.level
-        m = s.mask
-        mask = replace(
-            m, refine_width=min(m.refine_width, lv.refine_width), refine=m.refine and lv.refine
-        )
-        return replace(s, mask=mask)
-
     def update(self, settings: Settings | None = None, *, enabled: bool | None = None) -> None:
         """Swap settings and/or turn the effect on/off; applied from the next frame.
 
@@ -473,7 +340,7 @@ class LiveRunner:
             if settings is not None:
                 self._model.request(settings.segment)
                 self._settings = settings
-                self.stream.update(self._effective())
+                self.applied = apply_level(settings, self.quality.level)
             if enabled is not None and enabled != self.enabled:
                 if enabled:
                     self._fresh_after = self._newest
@@ -481,7 +348,7 @@ class LiveRunner:
 
     def _set_level(self, level: Level) -> None:
         with self._lock:
-            self.stream.update(self._effective())
+            self.applied = apply_level(self._settings, level)
 
     # ------------------------------------------------------------- threads
     def _capture(self) -> None:
@@ -513,17 +380,17 @@ class LiveRunner:
                 if self._seg_slot.closed or self._stop.is_set():
                     return
                 continue
-            img = frame.image
-            ww, wh = mask.working_size(self.source.size, self.stream.settings.mask.refine_width)
-            if (ww, wh) != self.source.size:  # the same model input as Stream.process
-                small = cv2.resize(img, (ww, wh), interpolation=cv2.INTER_LINEAR)
-                img = np.asarray(small, np.uint8)
+            node = self.stream.mask
+            if node.settings is not self.applied:
+                node.update(self.applied)
             # a still scene keeps its mask: no model run (CPU a laptop keeps for the call)
-            if self.stream.infer_moving(img):
+            packet = node.run(frame.image)
+            if packet.inferred:
                 self.stats.inferences += 1
             else:
                 self.stats.still_skipped += 1
             with self._mask_cond:
+                self._packet = (frame.index, packet)
                 self._mask_index = max(self._mask_index, frame.index)
                 self._mask_cond.notify_all()
 
@@ -560,7 +427,7 @@ class LiveRunner:
                 if not self._wait_mask(0, 1.0):
                     stats.dropped_warmup += 1
                     continue
-                out = self.stream.process(frame.image, infer=False)
+                out = self._render(frame)
             elif self._mask_index <= self._fresh_after:
                 out = frame.image  # just switched on: the fresh mask is on its way
                 stats.passthrough += 1
@@ -569,7 +436,7 @@ class LiveRunner:
                     left = frame.ts + self.sync_wait * interval - t0
                     if left > 0:
                         self._wait_mask(frame.index, left)
-                out = self.stream.process(frame.image, infer=False)
+                out = self._render(frame)
             for sink in self.sinks:
                 sink.write(out, frame.ts)
             t1 = self._clock()
@@ -583,6 +450,26 @@ class LiveRunner:
             dropped_seen = dropped_now
             if new is not None:
                 self._set_level(new)
+
+    def _render(self, frame: Frame) -> U8:
+        """Effect and composite of ``frame`` with the newest mask (composite thread).
+
+        The packet of this very frame is used as it is; an older one is
+        fitted to this frame (:func:`blurcam.nodes.follow`), handing on its
+        face detections the first time it is used.
+        """
+        target = self.applied
+        if self.stream.composite.settings is not target:
+            self.stream.effect.update(target)
+            self.stream.composite.update(target)
+        with self._mask_cond:
+            assert self._packet is not None
+            index, packet = self._packet
+        if index != frame.index:
+            faces = packet.faces if index != self._rendered else None
+            packet = follow(packet, frame.image, target, faces=faces)
+        self._rendered = index
+        return self.stream.render(frame.image, packet)
 
     def _guard(self, target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from .base import Segmenter
-from .registry import BUNDLED, bundled_path, open_segmenter, resolve_model, spec_for
+from .registry import (
+    BUNDLED,
+    SegmenterFactory,
+    bundled_path,
+    open_for,
+    open_segmenter,
+    resolve_model,
+    spec_for,
+)
 from .spec import ModelSpec, postprocess, preprocess
 
 __all__ = [
     "BUNDLED",
     "ModelSpec",
     "Segmenter",
+    "SegmenterFactory",
     "bundled_path",
+    "open_for",
     "open_segmenter",
     "postprocess",
     "preprocess",

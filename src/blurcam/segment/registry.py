@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
 from ..errors import ModelError
+from ..settings import SegmentSettings
 from .base import Segmenter
 from .spec import ModelSpec, sha256_file
 
 __all__ = [
     "BUNDLED",
     "REFERENCE",
+    "SegmenterFactory",
     "bundled_path",
+    "open_for",
     "open_segmenter",
     "reference_spec",
     "resolve_model",
@@ -175,3 +179,16 @@ def open_segmenter(
     from .litert import LiteRTSegmenter
 
     return LiteRTSegmenter(spec, threads=threads, device=device)
+
+
+# (segment settings, frame size) -> a new segmenter; streams take one so that
+# tests and runners can decide how (and whether) a model is built
+SegmenterFactory = Callable[[SegmentSettings, tuple[int, int]], Segmenter]
+
+
+def open_for(settings: SegmentSettings, frame_size: tuple[int, int]) -> Segmenter:
+    """The segmenter ``settings`` ask for, for frames of ``frame_size``: the default
+    :data:`SegmenterFactory`."""
+    return open_segmenter(
+        settings.model, frame_size=frame_size, threads=settings.threads, device=settings.device
+    )

@@ -43,7 +43,8 @@ from aiortc.contrib.media import MediaBlackhole
 from aiortc.mediastreams import MediaStreamTrack
 
 from ..errors import BlurcamError, SettingsError
-from ..pipeline import SegmenterFactory, Stream
+from ..pipeline import Stream
+from ..segment import SegmenterFactory
 from ..segment.registry import BUNDLED
 from ..settings import EFFECTS, Settings
 from .track import BlurTrack, has_effect_field

@@ -37,9 +37,12 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from numpy.typing import NDArray
 
+from ..adaptive import AdaptiveQuality, apply_level
 from ..errors import BlurcamError, SettingsError
-from ..pipeline import SegmenterFactory, Stream
-from ..segment import Segmenter
+from ..frame import as_bgr
+from ..nodes import MaskPacket, follow
+from ..pipeline import Stream
+from ..segment import Segmenter, SegmenterFactory
 from ..settings import EffectSettings, Settings
 
 __all__ = ["BlurTrack", "TrackStats", "apply_options", "has_effect_field"]
@@ -94,7 +97,8 @@ class TrackStats:
     fps: float = 0.0
     width: int = 0
     height: int = 0
-    model_every: int = 1  # 2: the model runs on every other frame (over budget)
+    model_every: int = 1  # the model runs on every Nth frame (the quality level's)
+    level: int = 0  # quality level (blurcam.adaptive.LEVELS; 0 = best)
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -108,6 +112,7 @@ class TrackStats:
             "width": self.width,
             "height": self.height,
             "model_every": self.model_every,
+            "level": self.level,
             "error": self.error,
         }
 
@@ -133,8 +138,10 @@ class BlurTrack(MediaStreamTrack):
             caller. Without it one is built from ``settings.segment`` on the
             first frame, through ``segmenter_factory`` when given.
         enabled: False passes frames through untouched (the page's on/off).
-        adaptive: run the model on every other frame while a frame costs
-            more than 90% of the camera's frame interval (``stats.model_every``).
+        adaptive: move along the quality ladder of :mod:`blurcam.adaptive`
+            (model every Nth frame, a smaller mask) while frames cost more
+            than the camera's frame interval allows (``stats.level``), the
+            same policy as ``blurcam cam``.
 
     Live changes: assign :attr:`settings` (or call :meth:`update`) at any
     time; the new settings take effect on the next frame. The track never
@@ -166,16 +173,18 @@ class BlurTrack(MediaStreamTrack):
         self._stream = Stream(s, segmenter, **kw)
         self._source = source
         self._settings = s
-        self._applied = s  # what the stream has (worker thread only)
+        self._applied = s  # the user's settings the stream has (worker thread only)
+        self.quality = AdaptiveQuality(30.0, enabled=adaptive)
+        self._level = self.quality.level  # the level the stream has (worker thread only)
+        self._packet: MaskPacket | None = None  # the last model packet (worker thread only)
+        self._dropped_seen = 0
         self._hooks: list[Callable[[Stream], None]] = []
         self._keep: tuple[float, float] | None = None
         self._keep_managed = False
         self.enabled = enabled
-        self.adaptive = adaptive
         self.stats = TrackStats()
         self._interval = 1 / 30  # EMA of the source's frame interval (s)
         self._last_in = 0.0
-        self._full_ms = 0.0  # EMA of the work of frames that ran the model
         self._warmup = 2  # frames left out of the figures (model load, first run)
         self._n = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blurcam-track")
@@ -385,14 +394,23 @@ class BlurTrack(MediaStreamTrack):
             eff = replace(s.effect, keep_point=px, keep_box=None)
             self._stream.update(replace(s, effect=eff))
 
+    @property
+    def adaptive(self) -> bool:
+        """Whether the quality level adapts to the time frames cost."""
+        return self.quality.enabled
+
+    @adaptive.setter
+    def adaptive(self, value: bool) -> None:
+        self.quality.enabled = value
+
     def _work(self, frame: av.VideoFrame) -> av.VideoFrame:
         """Worker thread: apply pending changes, process, keep the timestamps."""
-        wanted = self._settings
-        if wanted is not self._applied:
+        wanted, level = self._settings, self.quality.level
+        if wanted is not self._applied or level is not self._level:
             if wanted.segment != self._applied.segment:
                 self._warmup = 2  # a new model loads: its first frames are not typical
-            self._stream.update(wanted)
-            self._applied = wanted
+            self._stream.update(apply_level(wanted, level))
+            self._applied, self._level = wanted, level
         if self._keep_managed:
             self._sync_keep(frame.width, frame.height)
         while self._hooks:
@@ -402,11 +420,16 @@ class BlurTrack(MediaStreamTrack):
             except Exception as e:
                 log.warning("stream change failed: %s", e)
                 self.stats.error = str(e)
-        infer = self._model_now()
+        self._n += 1
+        model = self._packet is None or self._n % level.every == 0
         t0 = time.perf_counter()
         try:
-            img = frame.to_ndarray(format="bgr24")
-            out = self._stream.process(img, infer=infer)
+            img = as_bgr(frame.to_ndarray(format="bgr24"))
+            if model or self._packet is None:
+                packet = self._packet = self._stream.mask.run(img)
+            else:  # the model's last mask, fitted to this frame
+                packet = follow(self._packet, img, self._stream.settings)
+            out = self._stream.render(img, packet)
             new = av.VideoFrame.from_ndarray(out, format="bgr24")
         except BlurcamError as e:
             if self.stats.error != str(e):
@@ -423,32 +446,19 @@ class BlurTrack(MediaStreamTrack):
         new.time_base = frame.time_base
         st = self.stats
         st.width, st.height = frame.width, frame.height
-        ms = (time.perf_counter() - t0) * 1000.0
+        now = time.perf_counter()
+        ms = (now - t0) * 1000.0
         if self._warmup:  # model loading and first-run costs would skew the figures
             self._warmup -= 1
             return new
         st.process_ms = _ema(st.process_ms, ms)
-        if infer:
-            self._full_ms = _ema(self._full_ms, ms)
+        self._observe(now, ms / 1000.0)
         return new
 
-    def _model_now(self) -> bool:
-        """Run the model on this frame? Every frame, or every other one when over budget.
-
-        When a full frame (model + effect) takes more than 90% of the camera's
-        frame interval, the model runs on every second frame and the others
-        reuse its mask (``Stream.process(infer=False)``); back to every frame
-        below 60%. Fewer frames are then dropped and the latency falls, at
-        the cost of a mask one frame older on half the frames.
-        """
-        budget = 1000.0 * self._interval
-        st = self.stats
-        if not self.adaptive:
-            st.model_every = 1
-        elif st.model_every == 1 and self._full_ms > 0.9 * budget:
-            st.model_every = 2
-            log.info("model on every 2nd frame (%.0f ms > %.0f ms budget)", self._full_ms, budget)
-        elif st.model_every == 2 and self._full_ms < 0.6 * budget:
-            st.model_every = 1
-        self._n += 1
-        return st.model_every == 1 or self._n % 2 == 0
+    def _observe(self, now: float, seconds: float) -> None:
+        """Hand this frame's cost to the quality policy (the budget: the camera's interval)."""
+        q = self.quality
+        q.interval = self._interval
+        drops, self._dropped_seen = self.stats.dropped - self._dropped_seen, self.stats.dropped
+        q.observe(now, seconds, seconds, drops)
+        self.stats.level, self.stats.model_every = q.index, q.level.every

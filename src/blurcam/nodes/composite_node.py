@@ -1,0 +1,99 @@
+"""The composite node: the packet's fit -> the full-resolution alpha; layer + alpha -> output.
+
+Two declared steps, because the effect runs between them and needs the
+final alpha (the blur leaves the person out of the background, the keep
+region and the light wrap change the alpha):
+
+* :meth:`CompositeNode.alpha`: in a :class:`~blurcam.nodes.mask_node.MaskPacket`
+  and the frame size; out uint8 HxW alpha at full resolution (255 = person).
+  The guided fit is applied at working resolution, tracked faces are held in
+  the foreground (``guards.protect_faces``), small frame-to-frame changes are
+  damped (``mask.settle_alpha``) and the result is upsampled once.
+* :meth:`CompositeNode.blend`: in the frame, the background layer and the
+  alpha; out the composited frame (``composite.blend``).
+
+The node owns the face tracks, the last shown alpha (the history of
+``settle_alpha``) and the full-resolution buffers. Returned arrays are the
+node's buffers, valid until its next call.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import cv2
+import numpy as np
+
+from .. import composite, guards, mask
+from ..face import Face, track_faces
+from ..frame import F32, U8
+from ..settings import Settings
+from .mask_node import MaskPacket
+from .timing import StageTimes
+
+__all__ = ["CompositeNode"]
+
+
+class CompositeNode:
+    """Face tracks, the settled alpha and the output buffers of one stream."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.faces: list[Face] = []  # tracked faces, in 0..1 of the frame
+        self._shown: U8 | None = None  # last alpha out, working resolution (settle_alpha)
+        self._alpha: U8 | None = None  # full-resolution alpha buffer
+        self._out: U8 | None = None  # output buffer
+
+    def update(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def reset(self) -> None:
+        """Forget the face tracks and the alpha history (a new stream starts)."""
+        self.faces = []
+        self._shown = None
+
+    def alpha(
+        self, frame_size: tuple[int, int], packet: MaskPacket, times: StageTimes | None = None
+    ) -> U8:
+        """uint8 alpha at ``frame_size`` (w, h), 255 = person: fit, face guard, settle, upsample."""
+        s = self.settings
+        tm = times or StageTimes()
+        t = time.perf_counter()
+        a_work = mask.to_alpha(mask.apply_guided(*packet.coef, packet.grey), s.mask)
+        t = tm.add("refine", t)
+        self._guard_faces(a_work, packet)
+        t = tm.add("guards", t)
+        # a fresh array every frame: kept as the history without a copy
+        a8 = cast(U8, cv2.convertScaleAbs(a_work, alpha=255.0))
+        self._shown = mask.settle_alpha(a8, self._shown, s.mask)
+        w, h = frame_size
+        if self._alpha is None or self._alpha.shape != (h, w):
+            self._alpha = np.empty((h, w), np.uint8)
+        out = mask.upsample_alpha(a8, (w, h), out=self._alpha)
+        tm.add("upsample", t)
+        return out
+
+    def _guard_faces(self, alpha: F32, packet: MaskPacket) -> None:
+        """Track faces (with this frame's detections, if any), then force them into ``alpha``.
+
+        On a frame the still gate carried (the image as at the last model
+        run) the faces stay where they are, unless the detector ran.
+        """
+        g = self.settings.guards
+        if not g.face:
+            self.faces = []
+            return
+        if packet.guide is not None and (packet.faces is not None or not packet.still):
+            self.faces = track_faces(self.faces, packet.faces, packet.guide, hold=g.face_hold)
+        self.faces = guards.protect_faces(alpha, self.faces, g.face_scale, g.face_core)
+
+    def blend(self, frame: U8, layer: U8, alpha: U8, times: StageTimes | None = None) -> U8:
+        """``frame`` over ``layer`` by ``alpha``: uint8 HxWx3 BGR, the node's buffer."""
+        t = time.perf_counter()
+        if self._out is None or self._out.shape != frame.shape:
+            self._out = np.empty_like(frame)
+        out = composite.blend(frame, layer, alpha, out=self._out)
+        if times is not None:
+            times.add("composite", t)
+        return out
