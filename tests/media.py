@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 
 
 def make_video(

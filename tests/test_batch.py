@@ -30,7 +30,7 @@ from blurcam.batch.run import Tick
 from blurcam.cli.app import main
 from blurcam.errors import SettingsError, SourceError
 from blurcam.jobs import blur_file
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 from media import make_video, stream_summary
 
 

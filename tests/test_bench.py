@@ -11,7 +11,7 @@ import pytest
 from blurcam.cli.app import main
 from blurcam.errors import SettingsError
 from blurcam.evaluate import bench
-from conftest import FakeSegmenter, synthetic_frame
+from blurcam.testing import FakeSegmenter, synthetic_frame
 
 
 def test_parse_sizes() -> None:

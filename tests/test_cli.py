@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from blurcam.cli.app import main
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 from media import make_video, stream_summary
 
 

@@ -17,7 +17,7 @@ from blurcam.errors import ModelError, SourceError
 from blurcam.io.background import BackgroundSource, cover, cover_geometry, studio_backdrop
 from blurcam.pipeline import Stream
 from blurcam.settings import EffectSettings
-from conftest import FakeSegmenter, disc_mask, synthetic_frame
+from blurcam.testing import FakeSegmenter, disc_mask, synthetic_frame
 
 RED, GREEN = (0, 0, 255), (0, 200, 0)
 

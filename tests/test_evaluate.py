@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from blurcam.cli.app import main
 from blurcam.errors import SourceError
 from blurcam.evaluate import datasets, metrics, runner
-from conftest import disc_mask, synthetic_frame
+from blurcam.testing import disc_mask, synthetic_frame
 
 
 def rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from blurcam.errors import SinkError, SourceError
 from blurcam.io import read_image
 from blurcam.io.video import iter_frames, probe_video, transcode
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 from media import make_video
 
 LIMIT_S = 30.0  # per example; generous for a loaded 2-core machine, a hang is minutes

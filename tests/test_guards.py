@@ -14,7 +14,7 @@ from blurcam.face import Face, track_faces
 from blurcam.guards import face_search_rect, faces_to_frame, keep_main, protect_faces
 from blurcam.pipeline import Stream
 from blurcam.settings import GuardSettings
-from conftest import FakeSegmenter, synthetic_frame
+from blurcam.testing import FakeFaceDetector, FakeSegmenter, synthetic_frame
 
 BOX = (0.4, 0.2, 0.6, 0.5)
 
@@ -66,18 +66,6 @@ class ExposureSegmenter(FakeSegmenter):
         p = super().__call__(frame)
         mean = float(frame.mean())
         return p if 60 < mean < 170 else np.zeros_like(p)
-
-
-class FakeFaceDetector:
-    """Reports a fixed face (0..1 of its input); misses it on dark frames like a real one might."""
-
-    def __init__(self, box: tuple[float, float, float, float]) -> None:
-        self.box = box
-        self.calls = 0
-
-    def __call__(self, frame: np.ndarray) -> list[Face]:
-        self.calls += 1
-        return [Face(self.box, 0.9)] if frame.mean() > 40 else []
 
 
 def test_face_guard_keeps_face_through_exposure_ramp() -> None:

@@ -13,7 +13,7 @@ import pytest
 from blurcam.errors import SinkError, SourceError
 from blurcam.io import atomic_output, check_output_path, read_image, write_image
 from blurcam.io.video import frame_rotation, iter_frames, probe_video, transcode, upright
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 from media import make_video
 
 

@@ -12,7 +12,7 @@ from blurcam import Settings
 from blurcam.keep import KeepTracker, apply_keep, box_from_point, clip_box, iou
 from blurcam.pipeline import Stream
 from blurcam.settings import EffectSettings
-from conftest import FakeSegmenter
+from blurcam.testing import FakeSegmenter
 
 W, H = 320, 240
 

@@ -15,7 +15,7 @@ from blurcam.live.control import MAX_BODY, ControlServer, apply_controls
 from blurcam.live.runner import LiveRunner
 from blurcam.live.sinks import NullSink, PreviewSink
 from blurcam.live.sources import Frame
-from conftest import FakeSegmenter, synthetic_frame
+from blurcam.testing import FakeSegmenter, synthetic_frame
 
 
 class IdleSource:

@@ -16,7 +16,7 @@ from blurcam.live.runner import LEVELS, AdaptiveQuality, LatestSlot, LiveRunner
 from blurcam.live.sinks import NullSink
 from blurcam.live.sources import Frame
 from blurcam.settings import EffectSettings, SegmentSettings, Settings
-from conftest import FakeSegmenter, disc_mask, synthetic_frame
+from blurcam.testing import FakeSegmenter, disc_mask, synthetic_frame
 
 W, H = 160, 120
 

@@ -20,7 +20,7 @@ from blurcam.live.sinks import (
     VirtualCamSink,
     explain_vcam_error,
 )
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 
 HAS_PYVIRTUALCAM = importlib.util.find_spec("pyvirtualcam") is not None
 

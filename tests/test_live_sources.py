@@ -12,7 +12,7 @@ import pytest
 
 from blurcam.errors import DeviceUnavailableError, SourceError
 from blurcam.live.sources import CameraSource, FileSource, open_source
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 from media import make_video
 
 

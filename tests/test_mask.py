@@ -21,7 +21,7 @@ from blurcam.mask import (
 )
 from blurcam.pipeline import Stream
 from blurcam.settings import GuardSettings, MaskSettings
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 
 MS = MaskSettings()
 

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from blurcam import BackgroundBlur, ModelError, open_segmenter  # noqa: E402
 from blurcam.segment.onnx import select_providers  # noqa: E402
-from conftest import synthetic_frame  # noqa: E402
+from blurcam.testing import synthetic_frame  # noqa: E402
 
 
 def make_red_model(path: Path, layout: str = "nchw", size: tuple[int, int] = (64, 48)) -> Path:

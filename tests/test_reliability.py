@@ -30,7 +30,7 @@ import blurcam.io.video as video_mod
 from blurcam.cli.app import main
 from blurcam.io.video import probe_video
 from blurcam.pipeline import Stream
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 from media import make_video, stream_summary
 
 SOURCE, SINK = 4, 5

@@ -21,7 +21,7 @@ from blurcam.errors import ModelError
 from blurcam.segment import open_segmenter
 from blurcam.segment.registry import BUNDLED, bundled_path
 from blurcam.segment.spec import ModelSpec, check_io_shapes
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402

@@ -29,7 +29,7 @@ from blurcam import BackgroundBlur
 from blurcam.errors import BlurcamError
 from blurcam.frame import as_bgr
 from blurcam.settings import EFFECTS, EffectSettings, GuardSettings, Settings
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 
 PROPS = settings(
     max_examples=50,

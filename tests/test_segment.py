@@ -9,7 +9,7 @@ import pytest
 from blurcam import ModelError, open_segmenter
 from blurcam.segment import BUNDLED, bundled_path, resolve_model, spec_for
 from blurcam.segment.litert import LiteRTSegmenter
-from conftest import synthetic_frame
+from blurcam.testing import synthetic_frame
 
 
 @pytest.mark.parametrize("name", ["selfie", "landscape"])

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from conftest import FakeSegmenter
+from blurcam.testing import FakeSegmenter
 
 CHROMIUM = Path(os.environ.get("BLURCAM_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

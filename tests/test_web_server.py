@@ -33,8 +33,8 @@ from aiortc import (
 )
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 
+from blurcam.testing import FakeSegmenter, synthetic_frame
 from blurcam.web.server import MAX_SDP_BYTES, SERVER, create_app
-from conftest import FakeSegmenter, synthetic_frame
 
 
 class Camera(VideoStreamTrack):

@@ -17,8 +17,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from blurcam.errors import ModelError, SettingsError
 from blurcam.settings import MaskSettings, Settings
+from blurcam.testing import FakeSegmenter, synthetic_frame
 from blurcam.web import BlurTrack
-from conftest import FakeSegmenter, synthetic_frame
 
 # The test sources repeat one picture, which the still-image gate would not send
 # to the model again; these tests need every frame to pay for the (slow) model.
