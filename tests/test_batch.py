@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -16,7 +17,6 @@ import numpy as np
 import pytest
 
 from blurcam.batch import (
-    Options,
     Segment,
     discover,
     is_complete,
@@ -30,6 +30,7 @@ from blurcam.batch.run import Tick
 from blurcam.cli.app import main
 from blurcam.errors import SettingsError, SourceError
 from blurcam.jobs import blur_file
+from blurcam.settings import Settings, build_settings
 from blurcam.testing import synthetic_frame
 from media import make_video, stream_summary
 
@@ -89,16 +90,15 @@ def test_csv_manifest_with_per_file_options(tmp_path: Path) -> None:
     )
     items = read_manifest(m)
     assert [str(i.rel) for i in items] == ["renamed/a.mkv", "talks/day1/c.png"]
-    assert items[0].options == {"strength": 0.2}
+    assert items[0].options == {"strength": "0.2"}  # typed when planned
     assert items[1].options == {"effect": "none"}
     assert items[0].src == root / "talks" / "a.mp4"
-    jobs = make_plan(items, tmp_path / "out", Options(strength=0.9))
-    assert jobs[0].options.strength == 0.2 and jobs[1].options.strength == 0.9
-    assert jobs[1].options.effect == "none"
+    jobs = make_plan(items, tmp_path / "out", build_settings(strength=0.9))
+    assert jobs[0].settings.effect.strength == 0.2 and jobs[1].settings.effect.strength == 0.9
+    assert jobs[1].settings.effect.kind == "none"
     m.write_text("path,effect,background\ntalks/a.mp4,replace,talks/day1/c.png\n")
-    job = make_plan(read_manifest(m), tmp_path / "out", Options())[0]
-    assert job.options.background == str(root / "talks" / "day1" / "c.png")
-    assert job.options.settings().effect.background == job.options.background
+    job = make_plan(read_manifest(m), tmp_path / "out", Settings())[0]
+    assert job.settings.effect.background == str(root / "talks" / "day1" / "c.png")
 
 
 def test_json_manifest_and_bad_rows(tmp_path: Path) -> None:
@@ -124,10 +124,10 @@ def test_plan_paths_are_absolute_for_remote_workers(
 ) -> None:
     _archive(tmp_path / "in", corrupt=False)
     monkeypatch.chdir(tmp_path)
-    jobs = make_plan(discover(Path("in")), Path("out"), Options(background="bg.png"))
+    jobs = make_plan(discover(Path("in")), Path("out"), build_settings(background="bg.png"))
     assert all(j.src.is_absolute() and j.dst.is_absolute() for j in jobs)
     assert jobs[0].dst == tmp_path / "out" / "talks" / "a.mp4"
-    assert jobs[0].options.background == str(tmp_path / "bg.png")
+    assert jobs[0].settings.effect.background == str(tmp_path / "bg.png")
 
 
 def test_plan_rejects_two_inputs_to_one_output(tmp_path: Path) -> None:
@@ -135,10 +135,10 @@ def test_plan_rejects_two_inputs_to_one_output(tmp_path: Path) -> None:
     m = root / "list.csv"
     m.write_text("path,output\ntalks/a.mp4,x.mp4\ntalks/day1/b.mp4,x.mp4\n")
     with pytest.raises(SettingsError, match="both"):
-        make_plan(read_manifest(m), tmp_path / "out", Options())
+        make_plan(read_manifest(m), tmp_path / "out", Settings())
     m.write_text("path,strength\ntalks/a.mp4,7\n")
     with pytest.raises(SettingsError, match="strength"):
-        make_plan(read_manifest(m), tmp_path / "out", Options())
+        make_plan(read_manifest(m), tmp_path / "out", Settings())
 
 
 # ------------------------------------------------------------ local runs
@@ -146,7 +146,7 @@ def test_local_batch_mirrors_reports_failure_and_is_idempotent(tmp_path: Path) -
     root = _archive(tmp_path / "in")
     out = tmp_path / "out"
     ticks: list[Tick] = []
-    jobs = make_plan(discover(root, exclude=out), out, Options())
+    jobs = make_plan(discover(root, exclude=out), out, Settings())
     rep = run_batch(jobs, workers=2, retry=1, on_tick=ticks.append)
     st = _statuses(rep)
     assert st == {"a.mp4": "done", "broken.mp4": "failed", "b.mp4": "done", "c.png": "done"}
@@ -166,12 +166,12 @@ def test_local_batch_mirrors_reports_failure_and_is_idempotent(tmp_path: Path) -
     assert ticks[-1].frames_done == 10 + 8 + 1
 
     # second run: the failed file is tried again, the others are complete
-    jobs2 = make_plan(discover(root, exclude=out), out, Options())
+    jobs2 = make_plan(discover(root, exclude=out), out, Settings())
     assert [j.done for j in jobs2] == [True, False, True, True]
     # without the broken file the same batch processes nothing and rewrites nothing
     (root / "talks" / "broken.mp4").unlink()
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    rep2 = run_batch(make_plan(discover(root, exclude=out), out, Options()), workers=2)
+    rep2 = run_batch(make_plan(discover(root, exclude=out), out, Settings()), workers=2)
     assert _statuses(rep2) == {"a.mp4": "skipped", "b.mp4": "skipped", "c.png": "skipped"}
     assert rep2.count("done") == 0
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes, "a complete output was rewritten"
@@ -180,18 +180,59 @@ def test_local_batch_mirrors_reports_failure_and_is_idempotent(tmp_path: Path) -
 def test_changes_make_outputs_incomplete(tmp_path: Path) -> None:
     root = _archive(tmp_path / "in", corrupt=False)
     out = tmp_path / "out"
-    rep = run_batch(make_plan(discover(root), out, Options()), workers=1)
+    rep = run_batch(make_plan(discover(root), out, Settings()), workers=1)
     assert rep.count("done") == 3
-    jobs = make_plan(discover(root), out, Options())
+    jobs = make_plan(discover(root), out, Settings())
     assert all(j.done for j in jobs)
-    # other options -> all redone; touched input, deleted output, broken sidecar -> that one
-    assert not any(j.done for j in make_plan(discover(root), out, Options(strength=0.2)))
+    # any other setting that changes the frames -> all redone (mask, guard, effect, quality);
+    # threads do not change them
+    base = Settings()
+    for changed in (
+        build_settings(strength=0.2),
+        build_settings(face_guard=False),
+        build_settings(people="main"),
+        build_settings(keep_box="1,1,5,5"),
+        build_settings(bokeh_shape="hex"),
+        replace(base, mask=replace(base.mask, smoothing=0.5)),
+        replace(base, guards=replace(base.guards, face_interval=3)),
+    ):
+        assert not any(j.done for j in make_plan(discover(root), out, changed)), changed
+    assert not any(j.done for j in make_plan(discover(root), out, base, "best"))
+    assert all(j.done for j in make_plan(discover(root), out, build_settings(threads=3)))
+    # touched input, deleted output, broken sidecar -> that one
     a, b, c = jobs
     os.utime(a.src, ns=(a.mtime_ns + 10**9, a.mtime_ns + 10**9))
     b.dst.unlink()
     c.sidecar.write_text("{not json")
-    assert [j.done for j in make_plan(discover(root), out, Options())] == [False, False, False]
+    assert [j.done for j in make_plan(discover(root), out, Settings())] == [False, False, False]
     assert not is_complete(c)
+
+
+def test_batch_takes_every_option_blur_has() -> None:
+    """One option list: whatever `blurcam blur` can set, a batch can too."""
+    from typer.main import get_command
+
+    import blurcam.cli.commands  # noqa: F401  (registers the commands)
+    from blurcam.cli.app import app
+
+    group = get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+    blur = {p.name for p in commands["blur"].params}
+    batch = {p.name for p in commands["batch"].params}
+    assert blur - batch == {"output", "force"}  # batch skips complete outputs instead
+
+
+def test_batch_cli_reruns_a_file_when_a_guard_changes(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    cv2.imwrite(str(root / "a.png"), synthetic_frame(96, 64))
+    out = tmp_path / "out"
+    assert main(["batch", str(root), str(out)]) == 0
+    first = (out / "a.png").stat().st_mtime_ns
+    assert main(["batch", str(root), str(out)]) == 0
+    assert (out / "a.png").stat().st_mtime_ns == first  # complete: skipped
+    assert main(["batch", str(root), str(out), "--no-face-guard", "--people", "main"]) == 0
+    assert (out / "a.png").stat().st_mtime_ns != first
 
 
 def test_interrupt_loses_only_files_in_flight_and_resumes(tmp_path: Path) -> None:
@@ -205,13 +246,13 @@ def test_interrupt_loses_only_files_in_flight_and_resumes(tmp_path: Path) -> Non
         if t.result is not None:
             raise KeyboardInterrupt
 
-    rep = run_batch(make_plan(discover(root), out, Options()), workers=2, on_tick=stop_after_first)
+    rep = run_batch(make_plan(discover(root), out, Settings()), workers=2, on_tick=stop_after_first)
     assert rep.interrupted
     assert rep.count("done") == 1 and rep.count("interrupted") == 2
     assert rep.summary()["interrupted"] == 2 and rep.summary()["stopped_early"]
     assert not list(out.glob(".*.part*")), "an interrupted worker left its temporary"
     # whatever exists now is complete (recorded) or absent; a rerun does exactly the rest
-    jobs = make_plan(discover(root), out, Options())
+    jobs = make_plan(discover(root), out, Settings())
     complete = sum(j.done for j in jobs)
     assert complete >= 1
     for j in jobs:
@@ -239,7 +280,7 @@ def test_killed_worker_loses_only_its_files_and_they_are_retried(tmp_path: Path)
                     break
 
     rep = run_batch(
-        make_plan(discover(root), out, Options()), workers=2, retry=1, on_tick=kill_a_worker
+        make_plan(discover(root), out, Settings()), workers=2, retry=1, on_tick=kill_a_worker
     )
     assert killed
     assert [f.status for f in rep.files] == ["done"] * 3, [f.error for f in rep.files]
@@ -250,7 +291,7 @@ def test_killed_worker_loses_only_its_files_and_they_are_retried(tmp_path: Path)
 def test_transient_failure_is_retried_then_reported(tmp_path: Path) -> None:
     root = _archive(tmp_path / "in", corrupt=False)
     out = tmp_path / "out"
-    jobs = make_plan(discover(root), out, Options())
+    jobs = make_plan(discover(root), out, Settings())
     # the output folder of b.mp4 turns into a file after planning: every attempt fails
     shutil.rmtree(out / "talks" / "day1")
     (out / "talks" / "day1").write_text("in the way")
@@ -276,11 +317,11 @@ def test_split_and_stitch_matches_single_process(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     make_video(tmp_path / "in" / "long.mp4", frames=24, fps=12, codec="mpeg4")  # keyframe/s
     (tmp_path / "one").mkdir()
-    opts = Options(quality="best")  # less encoding noise in the comparison below
     one = tmp_path / "one" / "long.mp4"
-    single = blur_file(tmp_path / "in" / "long.mp4", one, opts.settings(), quality="best")
+    # quality best: less encoding noise in the comparison below
+    single = blur_file(tmp_path / "in" / "long.mp4", one, Settings(), quality="best")
     split = run_batch(
-        make_plan(discover(tmp_path / "in"), tmp_path / "two", opts),
+        make_plan(discover(tmp_path / "in"), tmp_path / "two", Settings(), "best"),
         workers=2,
         split_min=1.0,
         work_dir=tmp_path / "two" / ".blurcam" / "parts",
@@ -303,8 +344,8 @@ def test_split_and_stitch_matches_single_process(tmp_path: Path) -> None:
     assert sum(err) / len(err) < 0.3 * step and max(err) < step, err  # a frame off would show
     assert not list((tmp_path / "two" / ".blurcam" / "parts").iterdir()), "parts left behind"
     # the stitched file is complete: a rerun skips it
-    assert make_plan(discover(tmp_path / "in"), tmp_path / "two", opts)[0].done
-    assert not make_plan(discover(tmp_path / "in"), tmp_path / "two", Options())[0].done
+    assert make_plan(discover(tmp_path / "in"), tmp_path / "two", Settings(), "best")[0].done
+    assert not make_plan(discover(tmp_path / "in"), tmp_path / "two", Settings())[0].done
 
 
 def test_blur_file_with_workers_splits_a_long_video(
@@ -321,8 +362,8 @@ def test_blur_file_with_workers_splits_a_long_video(
     one = tmp_path / "one.mp4"
     two = tmp_path / "two.mp4"
     seen: list[int] = []
-    assert blur_file(src, one, Options(quality="best").settings(), quality="best") == 36
-    n = blur_file(src, two, Options().settings(), quality="best", workers=2, progress=seen.append)
+    assert blur_file(src, one, Settings(), quality="best") == 36
+    n = blur_file(src, two, Settings(), quality="best", workers=2, progress=seen.append)
     assert n == 36 and seen[-1] == 36
     a, b = stream_summary(one), stream_summary(two)
     assert b["frames"] == a["frames"] == 36 and b["audio_packets"] == a["audio_packets"]
@@ -371,7 +412,7 @@ def test_blur_file_keeps_tracking_jobs_in_one_process(
         return real(*a, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(parallel, "blur_parallel", spy)
-    base = Options().settings()
+    base = Settings()
     main = replace(base, guards=replace(base.guards, people="main"))
     assert blur_file(src, tmp_path / "main.mp4", main, workers=2) == 36
     assert calls == []

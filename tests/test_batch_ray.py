@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from blurcam.batch import Options, Tick, discover, make_plan, run_batch
+from blurcam.batch import Tick, discover, make_plan, run_batch
+from blurcam.settings import Settings
 from media import make_video, stream_summary
 
 ray = pytest.importorskip("ray")
@@ -46,7 +47,7 @@ def test_ray_batch_processes_folder_skips_rerun_and_reports_corrupt(
 
     ticks: list[Tick] = []
     rep = run_batch(
-        make_plan(discover(root), out, Options()), ray="auto", retry=1, on_tick=ticks.append
+        make_plan(discover(root), out, Settings()), ray="auto", retry=1, on_tick=ticks.append
     )
     assert ticks[-1].frames_done == 3 * 8 + 6 and ticks[-1].files_done == 5
     assert rep.backend == "ray"
@@ -63,7 +64,7 @@ def test_ray_batch_processes_folder_skips_rerun_and_reports_corrupt(
     assert stream_summary(out / "sub" / "w.mp4")["frames"] == 6
     assert stream_summary(out / "v1.mp4")["audio"] == "aac"
 
-    again = run_batch(make_plan(discover(root), out, Options()), ray="auto")
+    again = run_batch(make_plan(discover(root), out, Settings()), ray="auto")
     assert again.count("done") == 0 and again.count("skipped") == 4
     assert again.count("failed") == 1
 
@@ -73,7 +74,7 @@ def test_ray_split_and_stitch(ray_cluster: Any, tmp_path: Path) -> None:
     make_video(tmp_path / "in" / "long.mp4", frames=36, fps=12, codec="mpeg4")
     out = tmp_path / "out"
     rep = run_batch(
-        make_plan(discover(tmp_path / "in"), out, Options()),
+        make_plan(discover(tmp_path / "in"), out, Settings()),
         ray="auto",
         split_min=1.0,
         work_dir=out / ".blurcam" / "parts",

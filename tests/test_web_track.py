@@ -109,7 +109,7 @@ def test_settings_change_live_and_on_off() -> None:
         assert np.array_equal(f.to_ndarray(format="bgr24"), src.img)  # passed through
         with pytest.raises(SettingsError):
             t.update(strength=3)
-        with pytest.raises(TypeError):
+        with pytest.raises(SettingsError, match="unknown option"):
             t.update(colour="red")
         t.stop()
         await t.wait_closed()

@@ -26,9 +26,10 @@ from .io import (
 )
 from .io.video import iter_frames
 from .pipeline import Stream
+from .segment import check_model
 from .settings import Settings
 
-__all__ = ["blur_file", "count_frames", "mask_file", "opencv_threads"]
+__all__ = ["blur_file", "check_files", "count_frames", "mask_file", "opencv_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,19 @@ def opencv_threads(n: int) -> Iterator[None]:
         cv2.setNumThreads(old)
 
 
-def _tracks_over_time(settings: Settings) -> bool:
-    """True when the output depends on following something from the first frame on.
+def check_files(settings: Settings) -> None:
+    """Fail now, and once, when a file the settings name is missing (not on the first
+    frame, or on every file of a batch).
 
-    A tracked keep region or the main person chosen at the start would be
-    chosen afresh at every cut of a split video, so such jobs run whole.
+    Raises:
+        SourceError: the background image/video or the depth model does not exist.
+        ModelError: the model is an unknown name, or a path that is missing or a folder.
     """
     e = settings.effect
-    return e.keep_point is not None or e.keep_box is not None or settings.guards.people == "main"
+    for path, what in ((e.background, "background"), (e.depth_model, "depth model")):
+        if path is not None and not Path(path).expanduser().is_file():
+            raise SourceError(f"{what} not found: {path}")
+    check_model(settings.segment.model)
 
 
 def _kind(path: Path) -> str:
@@ -118,7 +124,7 @@ def blur_file(
             raise SinkError(
                 f"{src} is a video, so the output needs a video extension ({', '.join(VIDEO_EXTS)})"
             )
-        if workers > 1 and stream is None and not _tracks_over_time(settings):
+        if workers > 1 and stream is None and not settings.tracks_over_time:
             from .batch.parallel import blur_parallel, parallel_parts
 
             parts = parallel_parts(probe_video(src).duration, workers, dst)

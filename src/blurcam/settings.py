@@ -1,24 +1,30 @@
 """Options of every stage, as frozen dataclasses validated once.
 
-CLI, web page, eval and tests all build one :class:`Settings`. For live changes
-build a new one with :func:`dataclasses.replace` and hand it to the stream
-between frames; nothing here is mutated.
+CLI, batch manifests, web page, live controls, eval and tests all build one
+:class:`Settings`, through :func:`build_settings` where options come by name.
+For live changes build a new one and hand it to the stream between frames;
+nothing here is mutated.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .errors import SettingsError
 
 __all__ = [
     "EFFECTS",
+    "OPTIONS",
     "EffectSettings",
     "GuardSettings",
     "MaskSettings",
     "SegmentSettings",
     "Settings",
+    "build_settings",
+    "settings_digest",
 ]
 
 EFFECTS = ("blur", "bokeh", "replace", "depth", "none")
@@ -264,3 +270,135 @@ class Settings:
     mask: MaskSettings = field(default_factory=MaskSettings)
     guards: GuardSettings = field(default_factory=GuardSettings)
     effect: EffectSettings = field(default_factory=EffectSettings)
+
+    @property
+    def tracks_over_time(self) -> bool:
+        """True when the output depends on following something from the first frame on.
+
+        A tracked keep region, or the main person chosen at the start, would
+        be chosen afresh at every cut of a video split across processes, so
+        such jobs run whole.
+        """
+        e = self.effect
+        return e.keep_point is not None or e.keep_box is not None or self.guards.people == "main"
+
+
+# ------------------------------------------------------------------ the builder
+# Every front end (CLI flags, a batch manifest row, the web page, the live
+# control API) names options the same way; this table says which section and
+# field each name sets. Names are the CLI's (``--keep-box`` -> ``keep_box``).
+OPTIONS: dict[str, tuple[str, str]] = {
+    "model": ("segment", "model"),
+    "threads": ("segment", "threads"),
+    "device": ("segment", "device"),
+    "face_guard": ("guards", "face"),
+    "people": ("guards", "people"),
+    "effect": ("effect", "kind"),
+    "strength": ("effect", "strength"),
+    "background": ("effect", "background"),
+    "light_wrap": ("effect", "light_wrap"),
+    "harmonize": ("effect", "harmonize"),
+    "bokeh_shape": ("effect", "bokeh_shape"),
+    "highlights": ("effect", "highlights"),
+    "depth_model": ("effect", "depth_model"),
+    "depth_norm": ("effect", "depth_norm"),
+    "depth_every": ("effect", "depth_every"),
+    "keep": ("effect", "keep_point"),
+    "keep_box": ("effect", "keep_box"),
+    "keep_size": ("effect", "keep_size"),
+    "keep_track": ("effect", "keep_track"),
+}
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True}
+_BOOL_WORDS.update({"false": False, "no": False, "off": False, "0": False})
+# options whose value only changes speed, never the frames (not in settings_digest)
+SPEED_ONLY = ("threads", "device")
+
+
+def _coerce(name: str, value: object, like: object) -> object:
+    """``value`` (from a flag, a CSV cell, JSON) as the type of the field default ``like``."""
+    if isinstance(like, bool):
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word not in _BOOL_WORDS:
+            raise SettingsError(f"{name} must be true or false, got {value!r}")
+        return _BOOL_WORDS[word]
+    if isinstance(value, bool):  # JSON true is not a number
+        raise SettingsError(f"{name} must be a number, got {value!r}")
+    try:
+        if isinstance(like, int):
+            number = float(value)  # type: ignore[arg-type]
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if isinstance(like, float):
+            return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as e:
+        kind = "a whole number" if isinstance(like, int) else "a number"
+        raise SettingsError(f"{name} must be {kind}, got {value!r}") from e
+    return str(value)
+
+
+def _numbers(name: str, value: object, n: int) -> tuple[float, ...]:
+    """``"x,y"`` or ``[x, y]`` -> ``(x, y)`` (``n`` numbers)."""
+    parts = value.replace(" ", "").split(",") if isinstance(value, str) else value
+    try:
+        vals = tuple(float(v) for v in parts)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        vals = ()
+    if len(vals) != n:
+        raise SettingsError(f"{name} expects {n} comma-separated numbers, got {value!r}")
+    return vals
+
+
+def build_settings(base: Settings | None = None, **options: object) -> Settings:
+    """``base`` (default :class:`Settings`) with ``options`` set, validated: the one builder.
+
+    ``options`` are named as in :data:`OPTIONS` (the CLI's flag names) and may
+    come as strings (a CSV manifest, a form) or typed values; ``None`` leaves
+    an option as it is, except ``background``, ``depth_model``, ``keep`` and
+    ``keep_box``, whose ``None`` means "none". Setting ``keep`` clears
+    ``keep_box`` and the other way round. Paths are kept as given
+    (``blurcam.jobs.check_files`` checks that they exist).
+
+    Raises:
+        SettingsError: an unknown option, a value of the wrong type or out of range.
+    """
+    s = base or Settings()
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise SettingsError(
+            f"unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(OPTIONS))})"
+        )
+    changes: dict[str, dict[str, object]] = {}
+    nullable = {"background", "depth_model", "keep", "keep_box"}
+    for name, value in options.items():
+        section, fld = OPTIONS[name]
+        if value is None and name not in nullable:
+            continue
+        if value is None:
+            pass
+        elif name in ("keep", "keep_box"):
+            value = _numbers(f"--{name.replace('_', '-')}", value, 2 if name == "keep" else 4)
+        elif name in ("background", "depth_model"):
+            value = str(value)
+        else:
+            value = _coerce(name, value, getattr(getattr(s, section), fld))
+        changes.setdefault(section, {})[fld] = value
+    eff = changes.get("effect", {})
+    if eff.get("keep_point") is not None and "keep_box" not in eff:
+        eff["keep_box"] = None
+    if eff.get("keep_box") is not None and "keep_point" not in eff:
+        eff["keep_point"] = None
+    return replace(s, **{k: replace(getattr(s, k), **v) for k, v in changes.items()})
+
+
+def settings_digest(settings: Settings) -> str:
+    """A short hash of everything that decides the frames (threads and device left out):
+    a batch redoes an output when any mask, guard or effect setting changed."""
+    d = asdict(settings)
+    for name in SPEED_ONLY:
+        section, fld = OPTIONS[name]
+        d[section].pop(fld)
+    blob = json.dumps(d, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -13,7 +13,7 @@ makes a batch resumable, and the report.
 from __future__ import annotations
 
 from .discover import Item, discover, read_manifest, scan_folder
-from .plan import Job, Options, is_complete, make_plan
+from .plan import Job, is_complete, make_plan
 from .report import BatchReport, FileResult, write_report
 from .run import Tick, run_batch
 from .split import Segment, blur_segment, plan_segments, stitch
@@ -23,7 +23,6 @@ __all__ = [
     "FileResult",
     "Item",
     "Job",
-    "Options",
     "Segment",
     "Tick",
     "blur_segment",

@@ -2,11 +2,12 @@
 
 A folder gives every image and video below it, in a stable (sorted) order,
 with no per-file options. A manifest lists files one per row/object and may
-give per-file options (``effect``, ``strength``, ``model``, ``quality``,
-``background``: an image or video for ``replace``) and
-an ``output`` path relative to the output folder; relative input paths are
-read relative to the manifest's own folder, so a manifest can travel with its
-archive.
+give per-file options, named as ``blurcam blur``'s flags are
+(:data:`blurcam.settings.OPTIONS`: ``effect``, ``strength``, ``model``,
+``background``, ``keep_box``, ``face_guard``, ...; plus ``quality``) and an
+``output`` path relative to the output folder; relative input, background,
+depth-model and model paths are read relative to the manifest's own folder,
+so a manifest can travel with its archive.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from ..errors import SettingsError, SourceError
 from ..io import IMAGE_EXTS, VIDEO_EXTS
+from ..settings import OPTIONS
 
 __all__ = ["MANIFEST_EXTS", "OPTION_KEYS", "Item", "discover", "read_manifest", "scan_folder"]
 
@@ -27,7 +29,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST_EXTS = (".csv", ".json")
 # per-file options a manifest may set; everything else is an error, so typos are not ignored
-OPTION_KEYS = ("effect", "strength", "model", "quality", "background")
+OPTION_KEYS = (*OPTIONS, "quality")
+_FILE_KEYS = ("background", "depth_model")  # paths read relative to the manifest
 _PATH_KEYS = ("path", "input", "src")
 
 
@@ -88,14 +91,7 @@ def _clean_options(raw: dict[str, Any], where: str) -> dict[str, Any]:
             )
         if value is None or value == "":
             continue  # empty CSV cell = batch default
-        if key == "strength":
-            try:
-                value = float(value)
-            except (TypeError, ValueError) as e:
-                raise SettingsError(f"{where}: strength must be a number, got {value!r}") from e
-        else:
-            value = str(value)
-        opts[key] = value
+        opts[key] = value  # typed and checked by settings.build_settings when planned
     return opts
 
 
@@ -117,8 +113,15 @@ def _item_from_row(row: dict[str, Any], base: Path, where: str) -> Item:
         except ValueError:
             rel = Path(src.name)  # outside the manifest's folder: flat in the output folder
     opts = _clean_options(row, where)
-    if "background" in opts and not Path(opts["background"]).expanduser().is_absolute():
-        opts["background"] = str(base / opts["background"])  # relative to the manifest too
+    for key in _FILE_KEYS:
+        if key in opts and not Path(str(opts[key])).expanduser().is_absolute():
+            opts[key] = str(base / str(opts[key]))  # relative to the manifest too
+    model = str(opts.get("model", ""))
+    name, eq, path = model.partition("=")
+    if Path(path if eq else model).suffix.lower() in (".tflite", ".onnx"):
+        p = Path(path if eq else model).expanduser()
+        if not p.is_absolute():
+            opts["model"] = f"{name}={base / p}" if eq else str(base / p)
     return Item(src=src, rel=rel, options=opts)
 
 

@@ -12,7 +12,6 @@ per output means workers never share a state file, on one machine or many.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,13 +23,12 @@ from typing import Any
 from ..errors import SettingsError, SinkError
 from ..io import VIDEO_EXTS, atomic_output
 from ..io.video import QUALITY
-from ..settings import EffectSettings, SegmentSettings, Settings
+from ..settings import Settings, build_settings, settings_digest
 from .discover import Item
 
 __all__ = [
     "STATE_DIR",
     "Job",
-    "Options",
     "is_complete",
     "make_plan",
     "read_sidecar",
@@ -41,48 +39,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STATE_DIR = ".blurcam"
-_SIDECAR_VERSION = 1  # bump when the output of the same options changes meaning
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """What decides the content of one output (so it goes into the hash).
-
-    Threads and workers are not here: they change speed, not the result. A
-    background is hashed by its path, so a changed background file needs a
-    changed name (or deleting the sidecars) to be redone.
-    """
-
-    effect: str = "blur"
-    strength: float = 0.7
-    model: str = "auto"
-    quality: str = "fast"
-    background: str | None = None  # image or video for effect "replace" (None: built-in)
-
-    def __post_init__(self) -> None:
-        EffectSettings(kind=self.effect, strength=self.strength, background=self.background)
-        SegmentSettings(model=self.model)
-        if self.quality not in QUALITY:
-            raise SettingsError(
-                f"quality must be one of {', '.join(QUALITY)}, got {self.quality!r}"
-            )
-
-    def merged(self, overrides: dict[str, Any]) -> Options:
-        """These defaults with a manifest row's options on top (validated)."""
-        return Options(**{**asdict(self), **overrides}) if overrides else self
-
-    def digest(self) -> str:
-        blob = json.dumps({"v": _SIDECAR_VERSION, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    def settings(self, threads: int = 1) -> Settings:
-        """The :class:`Settings` a worker runs with (``threads`` = model threads)."""
-        return Settings(
-            segment=SegmentSettings(model=self.model, threads=threads),
-            effect=EffectSettings(
-                kind=self.effect, strength=self.strength, background=self.background
-            ),
-        )
+_SIDECAR_VERSION = 2  # bump when the output of the same options changes meaning
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +49,17 @@ class Job:
     src: Path
     dst: Path
     sidecar: Path
-    options: Options
+    settings: Settings  # everything the stream runs with (threads set per worker)
+    quality: str  # encoder preset (io.video.QUALITY)
     kind: str  # image|video
     size: int  # input bytes at planning time
     mtime_ns: int
     done: bool = False  # a complete output already exists
+
+    @property
+    def digest(self) -> str:
+        """What decides the output: every setting but threads and device, and the quality."""
+        return f"{settings_digest(self.settings)}-{self.quality}"
 
 
 def sidecar_path(out_dir: Path, rel: Path) -> Path:
@@ -123,8 +86,9 @@ def write_sidecar(job: Job, **facts: Any) -> None:
         "input": str(job.src),
         "input_size": job.size,
         "input_mtime_ns": job.mtime_ns,
-        "options": job.options.digest(),
-        "options_full": asdict(job.options),
+        "options": job.digest,
+        "settings": asdict(job.settings),
+        "quality": job.quality,
         "output": str(job.dst),
         "output_size": out_size,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -148,9 +112,26 @@ def is_complete(job: Job) -> bool:
         rec.get("version") == _SIDECAR_VERSION
         and rec.get("input_size") == job.size
         and rec.get("input_mtime_ns") == job.mtime_ns
-        and rec.get("options") == job.options.digest()
+        and rec.get("options") == job.digest
         and rec.get("output_size") == out_size
     )
+
+
+def _options(defaults: Settings, quality: str, row: dict[str, Any]) -> tuple[Settings, str]:
+    """A row's options on top of the batch's: validated settings and quality; file paths
+    made absolute (Ray workers do not share the driver's working directory)."""
+    row = dict(row)
+    q = str(row.pop("quality", quality))
+    if q not in QUALITY:
+        raise SettingsError(f"quality must be one of {', '.join(QUALITY)}, got {q!r}")
+    s = build_settings(defaults, **row)
+    e = s.effect
+    absolute = {
+        k: str(Path(v).expanduser().absolute())
+        for k, v in (("background", e.background), ("depth_model", e.depth_model))
+        if v is not None
+    }
+    return build_settings(s, **absolute), q
 
 
 def _remove_stale_parts(dst: Path) -> None:
@@ -165,8 +146,13 @@ def _remove_stale_parts(dst: Path) -> None:
             pass
 
 
-def make_plan(items: list[Item], out_dir: Path, defaults: Options) -> list[Job]:
+def make_plan(
+    items: list[Item], out_dir: Path, defaults: Settings, quality: str = "fast"
+) -> list[Job]:
     """Items -> jobs with output paths in ``out_dir``; complete outputs are marked ``done``.
+
+    ``defaults`` and ``quality`` are the batch's; a manifest row's options
+    (``Item.options``, named as :data:`blurcam.settings.OPTIONS`) go on top.
 
     Output folders are created here (in the driver), so workers only write
     files. An input that has vanished or that maps to the same output as
@@ -194,11 +180,9 @@ def make_plan(items: list[Item], out_dir: Path, defaults: Options) -> list[Job]:
         if key == src.resolve():
             raise SettingsError(f"output {dst} is the input {src}: pick another output folder")
         try:
-            opts = defaults.merged(it.options)
-        except (SettingsError, TypeError) as e:
+            settings, q = _options(defaults, quality, it.options)
+        except SettingsError as e:
             raise SettingsError(f"{src}: {e}") from e
-        if opts.background and not Path(opts.background).expanduser().is_absolute():
-            opts = replace(opts, background=str(Path(opts.background).expanduser().absolute()))
         kind = it.kind
         if kind == "video" and dst.suffix.lower() not in VIDEO_EXTS:
             raise SettingsError(f"{src} is a video but its output {dst} is not")
@@ -211,7 +195,8 @@ def make_plan(items: list[Item], out_dir: Path, defaults: Options) -> list[Job]:
             src=src,
             dst=dst,
             sidecar=sidecar_path(out_dir, it.rel),
-            options=opts,
+            settings=settings,
+            quality=q,
             kind=kind,
             size=size,
             mtime_ns=mtime,

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from ..errors import BlurcamError, ModelError, SettingsError, SourceError
 from ..io import probe_video
+from ..settings import build_settings
 from .plan import Job, write_sidecar
 from .report import BatchReport, FileResult
 from .split import SPLIT_EXTS, Segment, blur_segment, plan_segments, stitch
@@ -122,7 +123,7 @@ def run_unit(unit: Unit) -> dict[str, Any]:
 
     limit_threads(unit.threads)
     job = unit.job
-    settings = job.options.settings(threads=unit.threads)
+    settings = build_settings(job.settings, threads=unit.threads)
     progress = _reporter(unit.key, unit.progress if unit.progress is not None else _worker_progress)
     t0 = time.perf_counter()
     if unit.segment is not None:
@@ -132,13 +133,11 @@ def run_unit(unit: Unit) -> dict[str, Any]:
             unit.part,
             settings,
             unit.segment,
-            quality=job.options.quality,
+            quality=job.quality,
             progress=progress,
         )
         return {"frames": n, "seconds": time.perf_counter() - t0}
-    n = blur_file(
-        job.src, job.dst, settings, force=True, quality=job.options.quality, progress=progress
-    )
+    n = blur_file(job.src, job.dst, settings, force=True, quality=job.quality, progress=progress)
     seconds = time.perf_counter() - t0
     duration = 0.0
     if job.kind == "video":
@@ -418,6 +417,7 @@ def run_batch(
             split_min > 0
             and slots > 1
             and job.kind == "video"
+            and not job.settings.tracks_over_time
             and job.dst.suffix.lower() in SPLIT_EXTS
             and st.duration >= 2 * split_min
         ):

@@ -7,7 +7,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -27,12 +26,10 @@ try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _cx
 except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as _cx  # type: ignore[no-redef]
-from ..settings import DEFAULT_THREADS, EffectSettings, SegmentSettings, Settings
 
 __all__ = [
     "FrameProgress",
     "app",
-    "build_settings",
     "console",
     "err_console",
     "main",
@@ -49,43 +46,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-
-Strength = Annotated[
-    float, typer.Option("--strength", "-s", min=0.0, max=1.0, help="Blur strength, 0 (off) to 1.")
-]
-Model = Annotated[
-    str,
-    typer.Option(
-        "--model", "-m", help="auto, selfie, landscape, or a path to a .tflite/.onnx model."
-    ),
-]
-Threads = Annotated[
-    int,
-    typer.Option(
-        "--threads", min=1, max=64, help="Model threads (default: half the cores, at most 2)."
-    ),
-]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu, gpu or npu (falls back to cpu).")]
-
-
-def build_settings(
-    *,
-    strength: float = 0.7,
-    model: str = "auto",
-    effect: str = "blur",
-    threads: int = DEFAULT_THREADS,
-    device: str = "cpu",
-    base: Settings | None = None,
-) -> Settings:
-    """CLI options -> validated :class:`Settings` (raises ``SettingsError``)."""
-    s = base or Settings()
-    return replace(
-        s,
-        segment=SegmentSettings(model=model, threads=threads, device=device),
-        effect=replace(s.effect, kind=effect, strength=strength)
-        if isinstance(s.effect, EffectSettings)
-        else EffectSettings(kind=effect, strength=strength),
-    )
 
 
 class FrameProgress:

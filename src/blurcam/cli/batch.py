@@ -16,9 +16,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..batch import Options, Tick, discover, make_plan, run_batch, write_report
+from ..batch import Tick, discover, make_plan, run_batch, write_report
 from ..batch.plan import STATE_DIR
-from .app import Model, Strength, app, err_console
+from ..errors import SettingsError
+from ..io.video import QUALITY
+from ..jobs import check_files
+from ..settings import Settings
+from .app import app, err_console
+from .options import with_settings
 
 Workers = Annotated[
     int | None,
@@ -32,6 +37,7 @@ Workers = Annotated[
 
 
 @app.command()
+@with_settings("effect", "model", "guards")
 def batch(
     input: Annotated[
         Path, typer.Argument(help="Folder (scanned recursively) or a .csv/.json manifest.")
@@ -39,6 +45,8 @@ def batch(
     output_dir: Annotated[
         Path, typer.Argument(help="Output folder; the input layout is mirrored.")
     ],
+    *,
+    settings: Settings,
     workers: Workers = None,
     ray: Annotated[
         str | None,
@@ -52,17 +60,6 @@ def batch(
     retry: Annotated[
         int, typer.Option("--retry", min=0, help="Extra attempts after a transient failure.")
     ] = 1,
-    effect: Annotated[
-        str, typer.Option("--effect", "-e", help="blur, bokeh, replace, depth or none.")
-    ] = "blur",
-    strength: Strength = 0.7,
-    background: Annotated[
-        str | None,
-        typer.Option(
-            "--background", "-b", help="Image or video behind people for --effect replace."
-        ),
-    ] = None,
-    model: Model = "auto",
     quality: Annotated[
         str, typer.Option("--quality", "-q", help="Encoder speed/size: draft, fast, good, best.")
     ] = "fast",
@@ -81,12 +78,17 @@ def batch(
         ),
     ] = 0.0,
 ) -> int:
-    """Blur every image and video of a folder or manifest; complete outputs are skipped."""
-    defaults = Options(
-        effect=effect, strength=strength, model=model, quality=quality, background=background
-    )
+    """Blur every image and video of a folder or manifest; complete outputs are skipped.
+
+    Takes every option of ``blurcam blur``; a manifest row may set any of them
+    for its file. Changing any option that changes the frames redoes the
+    files it applies to.
+    """
+    check_files(settings)
+    if quality not in QUALITY:
+        raise SettingsError(f"--quality must be one of {', '.join(QUALITY)}, got {quality!r}")
     items = discover(input, exclude=output_dir)
-    jobs = make_plan(items, output_dir, defaults)
+    jobs = make_plan(items, output_dir, settings, quality)
     todo = sum(1 for j in jobs if not j.done)
     err_console.print(
         f"{len(jobs)} file(s): {todo} to do, {len(jobs) - todo} already complete", highlight=False

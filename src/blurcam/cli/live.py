@@ -10,7 +10,10 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import SettingsError
-from .app import Model, Strength, Threads, app, build_settings, err_console
+from ..jobs import check_files
+from ..settings import Settings
+from .app import app, err_console
+from .options import with_settings
 
 SINKS = ("vcam", "file", "preview", "null")
 
@@ -48,6 +51,7 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 @app.command()
+@with_settings("effect", "model", "guards")
 def cam(
     output: Annotated[
         Path | None, typer.Argument(help="Recording path, with --sink file (e.g. out.mp4).")
@@ -75,12 +79,8 @@ def cam(
     fps: Annotated[
         float | None, typer.Option("--fps", help="Camera fps / image-folder rate.")
     ] = None,
-    strength: Strength = 0.7,
-    effect: Annotated[str, typer.Option("--effect", help="blur, bokeh, replace, depth, none.")] = (
-        "blur"
-    ),
-    model: Model = "auto",
-    threads: Threads = 1,
+    *,
+    settings: Settings,
     level: Annotated[
         int, typer.Option("--level", min=0, max=4, help="Start quality level (0 = best).")
     ] = 0,
@@ -125,9 +125,7 @@ def cam(
         raise SettingsError("--sink file needs a PATH, e.g. --sink file out.mp4")
     if output is not None and "file" not in sinks_wanted:
         raise SettingsError(f"got {output} but no --sink file")
-    settings = build_settings(
-        strength=strength, model=model, effect=effect, threads=threads, device="cpu"
-    )
+    check_files(settings)
     if "preview" in sinks_wanted and control_port is None:
         control_port = 8765
 

@@ -11,8 +11,9 @@ from rich.table import Table
 
 from ..evaluate import bench as benchmod
 from ..evaluate import datasets, runner
-from ..settings import DEFAULT_THREADS
-from .app import Model, Threads, app, build_settings, console, err_console, progress_bar
+from ..settings import DEFAULT_THREADS, build_settings
+from .app import app, console, err_console, progress_bar
+from .options import Model, Threads
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 

@@ -7,11 +7,14 @@ from typing import Annotated
 import typer
 
 from ..errors import SettingsError
-from ..settings import DEFAULT_THREADS
-from .app import Model, Strength, Threads, app, build_settings, err_console
+from ..jobs import check_files
+from ..settings import Settings
+from .app import app, err_console
+from .options import with_settings
 
 
 @app.command()
+@with_settings("effect", "model", "guards")
 def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on; keep localhost unless you must.")
@@ -20,14 +23,13 @@ def serve(
     max_clients: Annotated[
         int, typer.Option("--max-clients", min=1, max=64, help="Concurrent browsers served.")
     ] = 4,
-    strength: Strength = 0.7,
-    model: Model = "auto",
-    threads: Threads = DEFAULT_THREADS,
+    *,
+    settings: Settings,
 ) -> None:
-    """Serve a page that blurs your camera live over WebRTC."""
+    """Serve a page that blurs your camera live over WebRTC (the options set where it starts)."""
     from ..web import server
 
-    settings = build_settings(strength=strength, model=model, threads=threads)
+    check_files(settings)
     if not server.is_loopback(host):
         err_console.print(
             f"[yellow]warning:[/yellow] listening on {host}: anyone who can reach this "

@@ -24,13 +24,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..errors import BlurcamError, SettingsError
-from ..settings import EFFECTS, EffectSettings, SegmentSettings
+from ..settings import EFFECTS, build_settings
 from .runner import LiveRunner
 from .sinks import PreviewSink
 
@@ -46,37 +45,23 @@ _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 def apply_controls(runner: LiveRunner, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply ``{"enabled", "strength", "effect", "model"}`` to ``runner``; returns its state.
 
+    The values go through ``settings.build_settings``, as the CLI's do; the
+    model is one of the bundled ones (the API never loads arbitrary paths).
+
     Raises:
         SettingsError: an unknown key or a value out of range (nothing is changed).
     """
     unknown = set(changes) - {"enabled", "strength", "effect", "model"}
     if unknown:
         raise SettingsError(f"unknown control(s): {', '.join(sorted(unknown))}")
-    s = runner.settings
-    effect = s.effect
-    if "strength" in changes or "effect" in changes:
-        strength = changes.get("strength", effect.strength)
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-            raise SettingsError(f"strength must be a number, got {strength!r}")
-        kind = changes.get("effect", effect.kind)
-        if kind not in EFFECTS:
-            raise SettingsError(f"effect must be one of {', '.join(EFFECTS)}, got {kind!r}")
-        effect = replace(effect, strength=float(strength), kind=str(kind))
-        if not isinstance(effect, EffectSettings):  # pragma: no cover - replace keeps the type
-            raise SettingsError("bad effect settings")
-    segment = s.segment
-    if "model" in changes:
-        model = changes["model"]
-        if not isinstance(model, str) or model not in MODELS:
-            # the API never loads arbitrary paths: only the bundled models
-            raise SettingsError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-        segment = replace(segment, model=model)
-        if not isinstance(segment, SegmentSettings):  # pragma: no cover
-            raise SettingsError("bad model settings")
+    model = changes.get("model")
+    if model is not None and model not in MODELS:
+        raise SettingsError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     enabled = changes.get("enabled")
     if enabled is not None and not isinstance(enabled, bool):
         raise SettingsError(f"enabled must be true or false, got {enabled!r}")
-    new = replace(s, effect=effect, segment=segment)
+    s = runner.settings
+    new = build_settings(s, **{k: v for k, v in changes.items() if k != "enabled"})
     runner.update(new if new != s else None, enabled=enabled)
     return runner.snapshot()
 

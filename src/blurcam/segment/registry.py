@@ -18,6 +18,7 @@ __all__ = [
     "REFERENCE",
     "SegmenterFactory",
     "bundled_path",
+    "check_model",
     "open_for",
     "open_segmenter",
     "reference_spec",
@@ -109,8 +110,7 @@ def reference_spec(name: str, path: Path) -> ModelSpec:
     if name not in REFERENCE:
         names = ", ".join(REFERENCE)
         raise ModelError(f"unknown reference model {name!r}: use one of {names}")
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
+    _require_file(path)
     spec = REFERENCE[name]
     digest = sha256_file(path)
     if digest != spec.sha256:
@@ -131,16 +131,15 @@ def resolve_model(model: str, frame_size: tuple[int, int] | None) -> str:
     return "landscape" if w * 3 > h * 4 else "selfie"
 
 
-def spec_for(model: str) -> ModelSpec:
-    """A registry name or a file path -> its :class:`ModelSpec`."""
-    if model in BUNDLED:
-        filename, size, digest = BUNDLED[model]
-        return ModelSpec(
-            name=model, path=bundled_path(filename), input_size=size, sha256=digest, licence=_APACHE
-        )
+def _user_path(model: str) -> tuple[str | None, Path]:
+    """``name=PATH`` (a reference model) or a bare ``PATH`` -> (name or None, path).
+
+    Raises:
+        ModelError: neither a bundled nor a reference name, nor a model file name.
+    """
     name, eq, rest = model.partition("=")
     if eq and name in REFERENCE:
-        return reference_spec(name, Path(rest).expanduser())
+        return name, Path(rest).expanduser()
     if model in REFERENCE:
         raise ModelError(
             f"{model} is not shipped with blurcam: give its file as {model}=/path/to/"
@@ -150,8 +149,41 @@ def spec_for(model: str) -> ModelSpec:
     if path.suffix.lower() not in (".tflite", ".onnx"):
         names = ", ".join(["auto", *BUNDLED, *(f"{n}=PATH" for n in REFERENCE)])
         raise ModelError(f"unknown model {model!r}: use one of {names}, or a .tflite/.onnx path")
+    return None, path
+
+
+def _require_file(path: Path) -> None:
+    if path.is_dir():
+        raise ModelError(f"model {path} is a folder, not a model file")
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
+
+
+def check_model(model: str) -> None:
+    """Fail now, and once, when ``model`` names no bundled model and no model file.
+
+    Cheap (no hashing, no loading): for a job that would otherwise fail on
+    its first frame, or on every file of a batch.
+
+    Raises:
+        ModelError: an unknown name, or a path that is missing or a folder.
+    """
+    if model == "auto" or model in BUNDLED:
+        return
+    _require_file(_user_path(model)[1])
+
+
+def spec_for(model: str) -> ModelSpec:
+    """A registry name or a file path -> its :class:`ModelSpec`."""
+    if model in BUNDLED:
+        filename, size, digest = BUNDLED[model]
+        return ModelSpec(
+            name=model, path=bundled_path(filename), input_size=size, sha256=digest, licence=_APACHE
+        )
+    name, path = _user_path(model)
+    if name is not None:
+        return reference_spec(name, path)
+    _require_file(path)
     known = _BY_SHA.get(sha256_file(path)) if path.suffix.lower() == ".onnx" else None
     if known is not None:
         return replace(REFERENCE[known], path=path)

@@ -46,7 +46,7 @@ from ..errors import BlurcamError, SettingsError
 from ..pipeline import Stream
 from ..segment import SegmenterFactory
 from ..segment.registry import BUNDLED
-from ..settings import EFFECTS, Settings
+from ..settings import EFFECTS, Settings, build_settings
 from .track import BlurTrack, has_effect_field
 from .upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, decode_upload
 
@@ -343,25 +343,30 @@ class BlurServer:
 
 
 # ------------------------------------------------------------------ settings
+# what the page may change: never a path (a browser must not make the server read files)
+PAGE_OPTIONS = (
+    "effect",
+    "strength",
+    "model",
+    "light_wrap",
+    "harmonize",
+    "bokeh_shape",
+    "highlights",
+    "face_guard",
+    "people",
+)
+
+
 def _settings_from(base: Settings, body: dict[str, Any], models: tuple[str, ...]) -> Settings:
-    """Page controls -> validated settings (unknown keys ignored)."""
-    s = base
-    eff: dict[str, Any] = {}
-    if body.get("effect") is not None:
-        eff["kind"] = str(body["effect"])
-    if body.get("strength") is not None:
-        try:
-            eff["strength"] = float(body["strength"])
-        except (TypeError, ValueError) as e:
-            raise SettingsError(f"strength must be a number, got {body['strength']!r}") from e
-    if eff:
-        s = replace(s, effect=replace(s.effect, **eff))
-    if body.get("model") is not None:
-        model = str(body["model"])
-        if model not in models:
-            raise SettingsError(f"model must be one of {', '.join(models)}, got {model!r}")
-        s = replace(s, segment=replace(s.segment, model=model))
-    return s
+    """Page controls -> validated settings (``settings.build_settings``; other keys ignored).
+
+    Raises:
+        SettingsError: a value out of range, or a model not offered to the page.
+    """
+    options = {k: body[k] for k in PAGE_OPTIONS if body.get(k) is not None}
+    if "model" in options and options["model"] not in models:
+        raise SettingsError(f"model must be one of {', '.join(models)}, got {options['model']!r}")
+    return build_settings(base, **options)
 
 
 def _describe(peer: Peer) -> dict[str, Any]:

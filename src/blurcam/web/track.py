@@ -43,41 +43,11 @@ from ..frame import as_bgr
 from ..nodes import MaskPacket, follow
 from ..pipeline import Stream
 from ..segment import Segmenter, SegmenterFactory
-from ..settings import EffectSettings, Settings
+from ..settings import EffectSettings, Settings, build_settings
 
-__all__ = ["BlurTrack", "TrackStats", "apply_options", "has_effect_field"]
+__all__ = ["BlurTrack", "TrackStats", "has_effect_field"]
 
 log = logging.getLogger(__name__)
-
-_OPTION_NAMES = ("effect", "strength", "model", "threads")
-
-
-def apply_options(settings: Settings, **options: Any) -> Settings:
-    """``effect``, ``strength``, ``model``, ``threads`` shortcuts -> a new validated Settings.
-
-    Raises:
-        SettingsError: a value is out of range.
-        TypeError: an unknown option name.
-    """
-    unknown = set(options) - set(_OPTION_NAMES)
-    if unknown:
-        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    s = settings
-    eff: dict[str, Any] = {}
-    if options.get("effect") is not None:
-        eff["kind"] = str(options["effect"])
-    if options.get("strength") is not None:
-        eff["strength"] = float(options["strength"])
-    if eff:
-        s = replace(s, effect=replace(s.effect, **eff))
-    seg: dict[str, Any] = {}
-    if options.get("model") is not None:
-        seg["model"] = str(options["model"])
-    if options.get("threads") is not None:
-        seg["threads"] = int(options["threads"])
-    if seg:
-        s = replace(s, segment=replace(s.segment, **seg))
-    return s
 
 
 @dataclass
@@ -132,8 +102,8 @@ class BlurTrack(MediaStreamTrack):
     Args:
         source: any aiortc video track (a remote track, a player, ...).
         settings: full :class:`~blurcam.settings.Settings`; the keyword
-            shortcuts ``effect``, ``strength``, ``model``, ``threads`` are
-            applied on top.
+            options by name (``effect``, ``strength``, ``model``, ...: any of
+            :data:`blurcam.settings.OPTIONS`) are applied on top.
         segmenter: a ready segmenter (tests inject a fake one); owned by the
             caller. Without it one is built from ``settings.segment`` on the
             first frame, through ``segmenter_factory`` when given.
@@ -166,7 +136,7 @@ class BlurTrack(MediaStreamTrack):
         **options: Any,
     ) -> None:
         super().__init__()
-        s = apply_options(settings or Settings(), **options)
+        s = build_settings(settings, **options)
         kw: dict[str, Any] = (
             {} if segmenter_factory is None else {"segmenter_factory": segmenter_factory}
         )
@@ -211,8 +181,12 @@ class BlurTrack(MediaStreamTrack):
         self._settings = value
 
     def update(self, **options: Any) -> Settings:
-        """Apply shortcut options (``effect``, ``strength``, ``model``, ``threads``) live."""
-        self.settings = apply_options(self._settings, **options)
+        """Apply options by name (:data:`blurcam.settings.OPTIONS`) live; returns the settings.
+
+        Raises:
+            SettingsError: an unknown option, or a value out of range (nothing changes).
+        """
+        self.settings = build_settings(self._settings, **options)
         return self._settings
 
     def call_in_worker(self, fn: Callable[[Stream], None]) -> None:
