@@ -16,6 +16,7 @@ from blurcam import Settings, SettingsError, effects
 from blurcam.errors import ModelError, SourceError
 from blurcam.io.background import BackgroundSource, cover, cover_geometry, studio_backdrop
 from blurcam.pipeline import Stream
+from blurcam.segment.depth import DepthEstimator
 from blurcam.settings import EffectSettings
 from blurcam.testing import FakeSegmenter, disc_mask, synthetic_frame
 
@@ -293,7 +294,7 @@ def _tiny_depth_onnx(path: Path) -> Path:
 def test_depth_model_from_a_user_path(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     path = _tiny_depth_onnx(tmp_path / "depth.onnx")
-    est = effects.DepthEstimator(path)
+    est = DepthEstimator(path)
     assert est.input_size == (32, 24)
     raw = est(synthetic_frame())
     assert raw.shape == (24, 32) and raw.dtype == np.float32
@@ -306,12 +307,12 @@ def test_depth_model_from_a_user_path(tmp_path: Path) -> None:
 
 def test_missing_depth_model_is_a_model_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError):
-        effects.DepthEstimator(tmp_path / "nope.onnx")
+        DepthEstimator(tmp_path / "nope.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     pytest.importorskip("onnxruntime")
     with pytest.raises(ModelError):
-        effects.DepthEstimator(bad)
+        DepthEstimator(bad)
 
 
 # -------------------------------------------------------------------- pipeline

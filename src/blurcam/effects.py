@@ -1,7 +1,8 @@
 """Background effects: each turns a frame into the full-resolution background layer.
 
-Pure functions (plus :class:`DepthEstimator`, which holds an ONNX session and is
-owned by one stream). ``frame`` is uint8 HxWx3 BGR at full resolution;
+Pure functions (a depth model, when one is used, is
+:class:`blurcam.segment.depth.DepthEstimator`, owned by the effect node).
+``frame`` is uint8 HxWx3 BGR at full resolution;
 ``small`` is the same frame at working resolution (shared with the mask stage,
 so the frame is downscaled once); ``alpha`` is uint8 HxW at full resolution,
 255 = person. Every effect returns the uint8 HxWx3 layer that
@@ -23,19 +24,16 @@ made of background colours only.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, cast
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ModelError
 from .upscale import upscale_linear
 
 __all__ = [
     "BOKEH_SHAPES",
-    "DepthEstimator",
     "blur_background",
     "blur_layer",
     "blur_sigma",
@@ -65,8 +63,6 @@ _WRAP_WIDTH = 192  # width the light wrap is computed at
 _DEPTH_LEVELS = 4  # blur levels blended by depth (level 0 = unblurred working frame)
 _FILL_THRESHOLD = 0.05  # normalised-convolution weight below which pull-push fills
 
-_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-_IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 # uint8 (sRGB-ish, gamma 2.2) -> linear light; a constant table, not state
 _TO_LINEAR = ((np.arange(256, dtype=np.float32) / 255.0) ** 2.2).astype(np.float32)
@@ -496,63 +492,3 @@ def depth_background(
             lev = cv2.resize(lev, (bw, bh), interpolation=cv2.INTER_LINEAR)
         acc += lev * wk[..., None]
     return upscale_linear(_to_u8(acc), (w, h), out)
-
-
-class DepthEstimator:
-    """A monocular depth model (ONNX, one NCHW RGB image input) loaded from a user path.
-
-    Nothing is bundled: models with unclear licences (such as TCMonoDepth in
-    OBS's plugin) are used only from a path the user gives. The input size is
-    read from the graph (dynamic sizes fall back to 192x320); ``norm`` says how
-    pixels are scaled: ``raw`` 0..255 (TCMonoDepth), ``unit`` 0..1, or
-    ``imagenet`` (MiDaS/DPT style mean/std). The output is returned as is
-    (any scale, any sign); :func:`normalize_depth` makes it usable.
-
-    Raises:
-        ModelError: onnxruntime missing, file missing or not a usable model.
-    """
-
-    def __init__(self, path: str | Path, *, threads: int = 2, norm: str = "raw") -> None:
-        p = Path(path)
-        if not p.is_file():
-            raise ModelError(f"depth model not found: {p}")
-        from .segment.onnx import open_session
-
-        self._sess = open_session(p, threads=threads, what="depth models")
-        inp = self._sess.get_inputs()
-        if len(inp) != 1 or len(inp[0].shape) != 4:
-            raise ModelError(f"{p}: expected one NCHW image input, got {[i.shape for i in inp]}")
-        shape = inp[0].shape
-        if isinstance(shape[1], int) and shape[1] != 3:
-            raise ModelError(f"{p}: expected 3 input channels (NCHW), got shape {shape}")
-        hh = shape[2] if isinstance(shape[2], int) and shape[2] > 0 else 192
-        ww = shape[3] if isinstance(shape[3], int) and shape[3] > 0 else 320
-        self.input_size = (int(ww), int(hh))
-        self._name = inp[0].name
-        self.path = p
-        if norm not in ("raw", "unit", "imagenet"):
-            raise ModelError(f"depth norm must be raw, unit or imagenet, got {norm!r}")
-        self.norm = norm
-
-    def __call__(self, frame: U8) -> F32:
-        """BGR uint8 frame (any size) -> float32 HxW relative depth at model resolution."""
-        rgb = cv2.cvtColor(
-            cv2.resize(frame, self.input_size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
-        )
-        x: NDArray[np.float32] = rgb.astype(np.float32)
-        if self.norm == "unit":
-            x *= np.float32(1.0 / 255.0)
-        elif self.norm == "imagenet":
-            x = (x * np.float32(1.0 / 255.0) - _IMAGENET_MEAN) / _IMAGENET_STD
-        blob = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
-        try:
-            y = self._sess.run(None, {self._name: blob})[0]
-        except Exception as e:  # a model with other input expectations
-            raise ModelError(f"depth model {self.path} failed: {e}") from e
-        y = np.asarray(y, np.float32)
-        while y.ndim > 2:
-            y = y[0]
-        return cast(F32, y)
-
-    def close(self) -> None:
-        self._sess = None

@@ -27,6 +27,7 @@ from .. import effects
 from ..frame import F32, U8
 from ..io.background import BackgroundSource, studio_backdrop
 from ..keep import KeepTracker, apply_keep, box_from_point
+from ..segment.depth import DepthEstimator
 from ..settings import EffectSettings, Settings
 from ..upscale import upscale_linear
 from .mask_node import MaskPacket
@@ -43,7 +44,7 @@ class EffectNode:
         self._frames = 0
         self._bg_source: BackgroundSource | None = None
         self._bg_key: object = None
-        self._depth: effects.DepthEstimator | None = None
+        self._depth: DepthEstimator | None = None
         self._depth_raw: F32 | None = None
         # (key, layer, wrap weight) of the last frame, for still frames (see run)
         self._reuse: tuple[object, U8 | None, U8 | None] | None = None
@@ -204,7 +205,7 @@ class EffectNode:
         if est is None or str(est.path) != e.depth_model or est.norm != e.depth_norm:
             if est is not None:
                 est.close()
-            est = self._depth = effects.DepthEstimator(
+            est = self._depth = DepthEstimator(
                 e.depth_model, threads=self.settings.segment.threads, norm=e.depth_norm
             )
             self._depth_raw = None

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from ..errors import ModelError
 from .spec import ModelSpec, check_io_shapes, postprocess, preprocess
 
-__all__ = ["LiteRTSegmenter"]
+__all__ = ["LiteRTModel", "LiteRTSegmenter"]
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,19 @@ def _load_delegates(device: str) -> list[Any]:
     return []
 
 
-class LiteRTSegmenter:
-    """Runs a ``.tflite`` segmentation model with ``ai_edge_litert.Interpreter``."""
+class LiteRTModel:
+    """One ``.tflite`` model on LiteRT: the runtime part every model shares.
+
+    Loads ``spec`` (checked by :meth:`ModelSpec.verify` first) with
+    ``threads`` XNNPACK threads, or a GPU/NPU delegate when ``device`` asks for
+    one and it is installed; :meth:`run` sets the one input tensor and
+    returns the outputs. What a model's tensors mean (pre- and
+    post-processing) is its owner's: :class:`LiteRTSegmenter`, and the face
+    detector in :mod:`blurcam.face`.
+
+    Raises:
+        ModelError: the file is missing, altered, or not a model LiteRT loads.
+    """
 
     def __init__(self, spec: ModelSpec, *, threads: int = 2, device: str = "cpu") -> None:
         spec.verify()
@@ -47,10 +58,35 @@ class LiteRTSegmenter:
                 num_threads=threads,
                 experimental_delegates=_load_delegates(device) or None,
             )
-            inp = self._interp.get_input_details()
-            outs = self._interp.get_output_details()
+            self.inputs = self._interp.get_input_details()
+            self.outputs = self._interp.get_output_details()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"cannot load {spec.path} as a LiteRT model: {e}") from e
+        self.spec = spec
+
+    def allocate(self) -> None:
+        """Allocate the tensors (after the owner has checked the shapes)."""
+        try:
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"cannot load {self.spec.path} as a LiteRT model: {e}") from e
+
+    def run(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        """Invoke on the input tensor ``x``; the outputs, in the model's order (copies)."""
+        self._interp.set_tensor(self.inputs[0]["index"], x)
+        self._interp.invoke()
+        return [self._interp.get_tensor(o["index"]) for o in self.outputs]
+
+    def close(self) -> None:
+        self._interp = None
+
+
+class LiteRTSegmenter:
+    """Runs a ``.tflite`` segmentation model with ``ai_edge_litert.Interpreter``."""
+
+    def __init__(self, spec: ModelSpec, *, threads: int = 2, device: str = "cpu") -> None:
+        self._model = LiteRTModel(spec, threads=threads, device=device)
+        inp, outs = self._model.inputs, self._model.outputs
         # Shapes and dtypes are checked before any tensor is allocated.
         if len(inp) != 1:
             raise ModelError(f"{spec.path}: expected one image input, found {len(inp)}")
@@ -68,30 +104,23 @@ class LiteRTSegmenter:
                 "(quantized models are not supported)"
             )
         check_io_shapes(spec.path, (shape[1], shape[2]), [int(d) for d in outs[0]["shape"]])
-        try:
-            self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ModelError(f"cannot load {spec.path} as a LiteRT model: {e}") from e
+        self._model.allocate()
         if (shape[2], shape[1]) != spec.input_size:
             spec = _with_size(spec, (shape[2], shape[1]))
         self.spec = spec
         self.name = spec.name
         self.input_size = spec.input_size
-        self._in_index = inp[0]["index"]
-        self._out_index = outs[0]["index"]
         self._buf = np.zeros(shape, dtype=np.float32)
 
     def __call__(self, frame: NDArray[np.uint8]) -> NDArray[np.float32]:
         preprocess(frame, self.spec, self._buf)
-        self._interp.set_tensor(self._in_index, self._buf)
-        self._interp.invoke()
-        return postprocess(self._interp.get_tensor(self._out_index), self.spec)
+        return postprocess(self._model.run(self._buf)[0], self.spec)
 
     def reset(self) -> None:
         """Stateless model: nothing to drop."""
 
     def close(self) -> None:
-        self._interp = None
+        self._model.close()
 
     def __enter__(self) -> LiteRTSegmenter:
         return self

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from ..errors import ModelError
 from .spec import ModelSpec, check_io_shapes, postprocess, preprocess
 
-__all__ = ["OnnxSegmenter", "open_session", "select_providers"]
+__all__ = ["OnnxModel", "OnnxSegmenter", "open_session", "select_providers"]
 
 F32 = NDArray[np.float32]
 
@@ -80,16 +80,24 @@ def _dim(d: Any) -> int | None:
     return d if isinstance(d, int) and d > 0 else None
 
 
-class OnnxSegmenter:
-    """Runs an ONNX segmentation model with onnxruntime.
+class OnnxModel:
+    """One ONNX model on onnxruntime: the runtime part every model shares.
 
-    The input layout (NCHW or NHWC) and size are read from the graph when the
-    spec leaves them open; dynamic spatial sizes fall back to the spec's size.
+    Checks ``spec`` (:meth:`ModelSpec.verify`), opens the session
+    (:func:`open_session`) and reads the one image input's layout and size
+    from the graph (dynamic sizes fall back to the spec's). :meth:`run` runs
+    it on an input tensor. What the tensors mean is the owner's:
+    :class:`OnnxSegmenter`, :class:`blurcam.segment.depth.DepthEstimator`.
+
+    Raises:
+        ModelError: onnxruntime missing, the file missing or altered, or not one image input.
     """
 
-    def __init__(self, spec: ModelSpec, *, threads: int = 2, device: str = "cpu") -> None:
+    def __init__(
+        self, spec: ModelSpec, *, threads: int = 2, device: str = "cpu", what: str = "ONNX models"
+    ) -> None:
         spec.verify()
-        self._sess = open_session(spec.path, threads=threads, device=device)
+        self._sess = open_session(spec.path, threads=threads, device=device, what=what)
         inputs = self._sess.get_inputs()
         if len(inputs) != 1:
             raise ModelError(
@@ -108,24 +116,51 @@ class OnnxSegmenter:
             layout, h, w = "nhwc", _dim(shape[1]), _dim(shape[2])
         else:
             raise ModelError(f"{spec.path}: no 3-channel axis in input shape {shape}")
-        outputs = self._sess.get_outputs()
-        if not outputs:
+        self.outputs = self._sess.get_outputs()
+        if not self.outputs:
             raise ModelError(f"{spec.path}: the model has no output")
-        if outputs[0].type != "tensor(float)":
-            raise ModelError(f"{spec.path}: expected a float32 output, got {outputs[0].type}")
-        check_io_shapes(spec.path, (h, w), [_dim(d) for d in outputs[0].shape])
+        self.dynamic = (h, w)  # the graph's input (height, width); None = dynamic
         size = (w or spec.input_size[0], h or spec.input_size[1])
         self.spec = replace(spec, layout=layout, input_size=size)
-        self.name = spec.name
-        self.input_size = size
-        self._in_name = inp.name
         self.providers = self._sess.get_providers()
-        buf_shape = (1, 3, size[1], size[0]) if layout == "nchw" else (1, size[1], size[0], 3)
-        self._buf = np.zeros(buf_shape, dtype=np.float32)
+        self._in_name = inp.name
+
+    def buffer(self) -> F32:
+        """A zeroed input tensor of the model's layout and size."""
+        w, h = self.spec.input_size
+        shape = (1, 3, h, w) if self.spec.layout == "nchw" else (1, h, w, 3)
+        return np.zeros(shape, dtype=np.float32)
+
+    def run(self, x: F32) -> list[Any]:
+        """The outputs of the model on input tensor ``x``, in the graph's order."""
+        return list(self._sess.run(None, {self._in_name: x}))
+
+    def close(self) -> None:
+        self._sess = None
+
+
+class OnnxSegmenter:
+    """Runs an ONNX segmentation model with onnxruntime.
+
+    The input layout (NCHW or NHWC) and size are read from the graph when the
+    spec leaves them open; dynamic spatial sizes fall back to the spec's size.
+    """
+
+    def __init__(self, spec: ModelSpec, *, threads: int = 2, device: str = "cpu") -> None:
+        self._model = OnnxModel(spec, threads=threads, device=device)
+        out = self._model.outputs[0]
+        if out.type != "tensor(float)":
+            raise ModelError(f"{spec.path}: expected a float32 output, got {out.type}")
+        check_io_shapes(spec.path, self._model.dynamic, [_dim(d) for d in out.shape])
+        self.spec = self._model.spec
+        self.name = spec.name
+        self.input_size = self.spec.input_size
+        self.providers = self._model.providers
+        self._buf = self._model.buffer()
 
     def __call__(self, frame: NDArray[np.uint8]) -> NDArray[np.float32]:
         preprocess(frame, self.spec, self._buf)
-        raw = self._sess.run(None, {self._in_name: self._buf})[0]
+        raw = self._model.run(self._buf)[0]
         prob = postprocess(raw, self.spec)
         if prob.shape != (self.input_size[1], self.input_size[0]):
             import cv2
@@ -137,7 +172,7 @@ class OnnxSegmenter:
         """Stateless model: nothing to drop."""
 
     def close(self) -> None:
-        self._sess = None
+        self._model.close()
 
     def __enter__(self) -> OnnxSegmenter:
         return self

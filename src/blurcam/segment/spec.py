@@ -27,12 +27,13 @@ __all__ = ["ModelSpec", "check_io_shapes", "postprocess", "preprocess", "sha256_
 class ModelSpec:
     """How to feed one model and read its answer.
 
-    ``input_size`` is (width, height). The input is ``(x * scale - mean) / std``
-    per channel, ``x`` in 0..255 in ``color`` order. ``output`` says how to read
-    the person probability: ``prob`` (already 0..1), ``softmax2`` (two-class
-    logits, channel 1 = person), ``prob2`` (two-class probabilities), ``logit``
-    (one sigmoid logit) or ``auto`` (decided from the values: anything outside
-    0..1 is read as logits).
+    ``input_size`` is (width, height). The frame is resized to it (``resize``:
+    ``linear``, or ``area`` where fine detail would alias) and the input is
+    ``(x * scale - mean) / std`` per channel, ``x`` in 0..255 in ``color``
+    order. ``output`` says how to read the person probability: ``prob``
+    (already 0..1), ``softmax2`` (two-class logits, channel 1 = person),
+    ``prob2`` (two-class probabilities), ``logit`` (one sigmoid logit) or
+    ``auto`` (decided from the values: anything outside 0..1 is read as logits).
     """
 
     name: str
@@ -46,6 +47,7 @@ class ModelSpec:
     output: str = "prob"
     sha256: str | None = None
     licence: str = "unknown"
+    resize: str = "linear"  # linear|area
 
     def verify(self) -> None:
         """Check the file exists, looks like its format and, for bundled models, is the one.
@@ -154,12 +156,13 @@ def preprocess(
 ) -> NDArray[np.float32]:
     """BGR uint8 HxWx3 -> the model's float32 input tensor, written into ``out``.
 
-    Resizes straight to the model size with bilinear interpolation: area
-    averaging from 1080p costs milliseconds and the model cannot see the
-    difference at 256 px.
+    Resizes straight to the model size, bilinear unless the spec says
+    ``area``: area averaging from 1080p costs milliseconds and a segmentation
+    model cannot see the difference at 256 px.
     """
     w, h = spec.input_size
-    small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
+    interp = cv2.INTER_AREA if spec.resize == "area" else cv2.INTER_LINEAR
+    small = cv2.resize(frame, (w, h), interpolation=interp)
     if spec.color == "rgb":
         small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
     plain = not any(spec.mean) and all(s == 1.0 for s in spec.std)
