@@ -212,7 +212,6 @@ def test_batch_takes_every_option_blur_has() -> None:
     """One option list: whatever `blurcam blur` can set, a batch can too."""
     from typer.main import get_command
 
-    import blurcam.cli.commands  # noqa: F401  (registers the commands)
     from blurcam.cli.app import app
 
     group = get_command(app)

@@ -36,31 +36,44 @@ def test_naive_reference_keeps_person_and_blurs_background() -> None:
     assert set(ref.ms) == {"segment", "resize", "blur", "composite"}
 
 
-def test_summarize_and_ping_pong_order() -> None:
+def test_summarize_and_consecutive_order() -> None:
     s = bench.summarize([1.0, 2.0, 3.0, 4.0, 100.0])
     assert s["median_ms"] == 3.0 and s["min_ms"] == 1.0 and s["p95_ms"] > 4.0
-    assert [bench._order(k, 3) for k in range(6)] == [0, 1, 2, 1, 0, 1]
+    frames = [np.full((2, 2, 3), k, np.uint8) for k in range(3)]
+    order = [int(f[0, 0, 0]) for f in bench._consecutive(frames, 7)]
+    assert order == [0, 1, 2, 1, 0, 1, 2]  # every step to a neighbour: no jump back
 
 
-def test_synthetic_source_frames() -> None:
-    frames, where = bench.source_frames(None, n=3)
-    assert where == "synthetic" and len(frames) == 3
-    assert frames[0].shape[2] == 3 and not np.array_equal(frames[0], frames[2])
+def test_clip_frames_from_a_video_a_folder_or_synthetic(tmp_path: Path) -> None:
+    import cv2
+
+    frames, where = bench.clip_frames(None, 3)
+    assert where == "synthetic moving scene" and len(frames) == 3
+    assert not np.array_equal(frames[0], frames[2])
+    for k in range(4):
+        cv2.imwrite(str(tmp_path / f"{k:03d}.png"), synthetic_frame(64, 48, cx=0.3 + 0.1 * k))
+    frames, where = bench.clip_frames(tmp_path, 3)
+    assert len(frames) == 3 and "3 consecutive frames, 64x48" in where
+    assert bench.default_clip(None) == bench.SAMPLE_CLIP
+    frames, _ = bench.clip_frames(bench.SAMPLE_CLIP, 5)
+    assert len(frames) == 5 and frames[0].shape == (360, 640, 3)
 
 
 def check_structure(res: dict, sizes: list[str], frames: int) -> None:
-    assert [r["size"] for r in res["sizes"]] == sizes
-    for r in res["sizes"]:
-        for who in ("blurcam", "naive"):
+    rows = res["rows"]
+    assert [(r["size"], r["workload"]) for r in rows] == [
+        (s, w) for s in sizes for w in ("moving", "still")
+    ]
+    for r in rows:
+        for who in ("one_by_one", "naive"):
             row = r[who]
-            assert row["frames"] == frames
             assert row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"]
-            assert row["stages"] and all("mean_ms" in v for v in row["stages"].values())
-        assert r["speedup_median"] > 0 and r["speedup_cpu_median"] > 0
-        assert r["pipelined"]["median_ms"] > 0 and r["speedup_pipelined"] > 0
-        assert 0 < r["model_runs"] <= 1
-        assert r["blurcam"]["cpu_median_ms"] >= 0
+        assert r["one_by_one"]["stages"] and r["pipelined"]["ms"] > 0
+        assert r["x_one_by_one"] > 0 and r["x_pipelined"] > 0
         assert set(r["naive"]["stages"]) == {"segment", "resize", "blur", "composite"}
+    moving = [r for r in rows if r["workload"] == "moving"]
+    assert all(r["model_runs"] == 1.0 for r in moving)  # the headline: model on every frame
+    assert all(r["one_by_one"]["frames"] == frames for r in moving)
     assert res["machine"]["cpus"] >= 1
 
 
@@ -79,18 +92,24 @@ def test_bench_cli_json_structure(capsys: pytest.CaptureFixture[str]) -> None:
         assert "error" in e or e["frames"] == 3
 
 
-def test_bench_cli_table_and_bad_size(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--frames", "2", "--sizes", "128x72", "--synthetic"]) == 0
+def test_bench_cli_table_clip_and_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = bench.SAMPLE_CLIP
+    assert main(["bench", "--frames", "2", "--sizes", "128x72", "--clip", str(clip)]) == 0
     out = capsys.readouterr().out
     assert "blurcam bench" in out and "naive" in out and "segment" in out
+    assert "astronaut_clip.mp4" in out and "still," in out
     assert main(["bench", "--sizes", "huge"]) == 2
     assert "bad size" in capsys.readouterr().err
+    assert main(["bench", "--clip", str(tmp_path / "nope.mp4")]) != 0
+    assert "clip not found" in capsys.readouterr().err
 
 
 @pytest.mark.shared
-def test_bench_uses_real_frames_when_present(shared_dir: Path) -> None:
-    frames, where = bench.source_frames(shared_dir / "data", n=2)
-    assert where != "synthetic" and len(frames) == 2
+def test_bench_default_clip_is_the_talking_head_when_present(shared_dir: Path) -> None:
+    clip = bench.default_clip(shared_dir / "data")
+    assert clip is not None and clip.name == "portrait_segmentation_test.mp4"
 
 
 def test_effect_that_raises_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:

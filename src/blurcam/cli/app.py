@@ -1,40 +1,29 @@
-"""The typer app and what every command shares: error handling, settings, progress."""
+"""The ``blurcam`` typer app: every command registered here, explicitly, and the entry point.
+
+Command modules (``files``, ``batch``, ``live``, ``web``, ``measure``) define
+plain functions and import only :mod:`.common` and :mod:`.options`; this
+module is the one place that knows them all, so nothing registers itself by
+being imported.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from ..errors import BlurcamError
+from . import batch, files, live, measure, web
+from .common import err_console
 
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _cx
 except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as _cx  # type: ignore[no-redef]
 
-__all__ = [
-    "FrameProgress",
-    "app",
-    "console",
-    "err_console",
-    "main",
-    "progress_bar",
-]
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="blurcam",
@@ -44,46 +33,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-console = Console()
-err_console = Console(stderr=True)
-
-
-class FrameProgress:
-    """Frames done so far on one progress bar, shown with the running fps.
-
-    Jobs report either a running total (:meth:`set`) or a batch of new
-    frames (:meth:`add`); both are plain callables to pass as ``progress=``.
-    """
-
-    def __init__(self, progress: Progress) -> None:
-        self._p = progress
-        self._task = progress.task_ids[0]
-        self._t0 = time.perf_counter()
-        self.done = 0
-
-    def set(self, done: int) -> None:
-        self.done = done
-        dt = time.perf_counter() - self._t0
-        self._p.update(self._task, completed=done, rate=f"{done / dt:.1f} fps" if dt > 0 else "")
-
-    def add(self, n: int) -> None:
-        self.set(self.done + n)
-
-
-@contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[FrameProgress]:
-    """A rich progress bar on stderr, counting frames."""
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=err_console, transient=False) as p:
-        p.add_task(description, total=total, rate="")
-        yield FrameProgress(p)
+for command in (files.blur, files.mask, batch.batch, live.cam, web.serve):
+    app.command()(command)
+app.command("eval")(measure.eval_)
+app.command()(measure.bench)
 
 
 @app.callback()
@@ -96,8 +49,6 @@ def _root(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: a :class:`BlurcamError` is one line on stderr and its exit code."""
-    from . import commands  # noqa: F401  - registers the commands
-
     try:
         rv = app(args=argv, standalone_mode=False)
     except BlurcamError as e:

@@ -22,7 +22,7 @@ from ..errors import SettingsError
 from ..io.video import QUALITY
 from ..jobs import check_files
 from ..settings import Settings
-from .app import app, err_console
+from .common import err_console
 from .options import with_settings
 
 Workers = Annotated[
@@ -36,7 +36,6 @@ Workers = Annotated[
 ]
 
 
-@app.command()
 @with_settings("effect", "model", "guards")
 def batch(
     input: Annotated[

@@ -11,7 +11,7 @@ import typer
 
 from .. import jobs
 from ..settings import Settings
-from .app import FrameProgress, app, err_console, progress_bar
+from .common import FrameProgress, err_console, progress_bar
 from .options import with_settings
 
 Quality = Annotated[
@@ -25,7 +25,6 @@ def _progress(desc: str, src: Path) -> AbstractContextManager[FrameProgress]:
     return progress_bar(desc, total)
 
 
-@app.command()
 @with_settings("effect", "model", "guards")
 def blur(
     input: Annotated[Path, typer.Argument(help="Image (jpg/png/webp) or video file.")],
@@ -61,7 +60,6 @@ def blur(
     err_console.print(f"wrote {output} ({n} frame{'s' if n != 1 else ''})")
 
 
-@app.command()
 @with_settings("model", "guards")
 def mask(
     input: Annotated[Path, typer.Argument(help="Image, folder of images, or video.")],

@@ -12,7 +12,7 @@ import typer
 from ..errors import SettingsError
 from ..jobs import check_files
 from ..settings import Settings
-from .app import app, err_console
+from .common import err_console
 from .options import with_settings
 
 SINKS = ("vcam", "file", "preview", "null")
@@ -50,7 +50,6 @@ def format_report(r: dict[str, Any]) -> str:
     )
 
 
-@app.command()
 @with_settings("effect", "model", "guards")
 def cam(
     output: Annotated[

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ..errors import SourceError
 from ..evaluate import bench as benchmod
 from ..evaluate import datasets, runner
 from ..settings import DEFAULT_THREADS, build_settings
-from .app import app, console, err_console, progress_bar
+from .common import console, err_console, progress_bar
 from .options import Model, Threads
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
@@ -22,7 +23,6 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-@app.command("eval")
 def eval_(
     dataset: Annotated[
         Path,
@@ -102,15 +102,22 @@ def _print_eval(report: runner.EvalReport) -> None:
     )
 
 
-@app.command()
 def bench(
     json_out: Json = False,
     frames: Annotated[
         int, typer.Option("--frames", "-n", min=1, help="Timed frames per size.")
-    ] = 200,
+    ] = 120,
     sizes: Annotated[
         str, typer.Option("--sizes", help="Comma list: 720p, 1080p, 4k or WIDTHxHEIGHT.")
     ] = "720p,1080p,4k",
+    clip: Annotated[
+        Path | None,
+        typer.Option(
+            "--clip",
+            help="Video (or folder of frames) timed on its consecutive frames "
+            "(default: ../shared's talking-head clip, else the bundled sample clip).",
+        ),
+    ] = None,
     effects: Annotated[
         bool, typer.Option("--effects", help="Also time every effect kind (at 1080p).")
     ] = False,
@@ -118,17 +125,18 @@ def bench(
     threads: Threads = DEFAULT_THREADS,
     data: Annotated[
         Path | None,
-        typer.Option(
-            "--data", help="Evaluation data folder for real frames (default ../shared/data)."
-        ),
+        typer.Option("--data", help="Evaluation data folder (default ../shared/data)."),
     ] = None,
     synthetic: Annotated[
-        bool, typer.Option("--synthetic", help="Use synthetic frames even when data is present.")
+        bool, typer.Option("--synthetic", help="A synthetic moving scene instead of a clip.")
     ] = False,
 ) -> None:
-    """ms/frame per stage and end to end at each size, beside a naive reference in the same run."""
+    """ms/frame on moving video (model on every frame), one by one and pipelined, beside the
+    naive recipe in the same run; a still clip as an extra row."""
     settings = build_settings(model=model, threads=threads)
     size_list = benchmod.parse_sizes(sizes)
+    if clip is not None and not clip.exists():
+        raise SourceError(f"clip not found: {clip}")
     total = benchmod.planned_frames(frames, len(size_list), effects)
     with progress_bar("bench", total) as bar:
         res = benchmod.run_bench(
@@ -136,6 +144,7 @@ def bench(
             sizes=size_list,
             effects=effects,
             settings=settings,
+            clip=clip,
             data=data,
             synthetic=synthetic,
             progress=bar.add,
@@ -147,53 +156,37 @@ def bench(
 
 
 def _print_bench(res: dict[str, Any]) -> None:
-    t = Table(title=f"blurcam bench: {res['frames']} frames per size, source {res['source']}")
-    cols = (
-        "size",
-        "model",
-        "blurcam one by one",
-        "p95",
-        "blurcam pipelined",
-        "naive",
-        "p95",
-        "speed-up one/pipelined",
-        "model runs",
-    )
-    for col in cols:
-        t.add_column(col, justify="left" if col in ("size", "model") else "right")
-    for r in res["sizes"]:
-        a, b, p = r["blurcam"], r["naive"], r.get("pipelined")
+    console.print(f"[bold]blurcam bench[/bold]: {res['source']}, {res['frames']} frames per size")
+    t = Table(title="ms per frame (median; pipelined: steady state), naive / blurcam in brackets")
+    for col in ("size", "workload", "one by one", "pipelined", "naive", "model runs", "p95"):
+        t.add_column(col, justify="left" if col in ("size", "workload") else "right")
+    for r in res["rows"]:
+        a, p, b = r["one_by_one"], r["pipelined"], r["naive"]
+        work = "moving, model every frame" if r["workload"] == "moving" else "still, gate on"
         t.add_row(
             f"{r['size']} ({r['width']}x{r['height']})",
-            r["model"],
-            f"{a['median_ms']:.2f} ms",
+            work,
+            f"{a['median_ms']:.2f} ({r['x_one_by_one']:.1f}x)",
+            f"{p['ms']:.2f} ({r['x_pipelined']:.1f}x)",
+            f"{b['median_ms']:.2f}",
+            f"{r['model_runs']:.0%}",
             f"{a['p95_ms']:.2f}",
-            f"{p['median_ms']:.2f} ms" if p else "-",
-            f"{b['median_ms']:.2f} ms",
-            f"{b['p95_ms']:.2f}",
-            f"{r['speedup_median']:.1f}x / {r.get('speedup_pipelined') or 0:.1f}x",
-            f"{r.get('model_runs', 1.0):.0%}",
         )
     console.print(t)
-    stages = Table(title="blurcam per stage (mean ms; median in brackets)")
+    moving = [r for r in res["rows"] if r["workload"] == "moving"]
     names: list[str] = []
-    for r in res["sizes"]:
-        names += [k for k in r["blurcam"]["stages"] if k not in names]
+    for r in moving:
+        names += [k for k in r["one_by_one"]["stages"] if k not in names]
+    stages = Table(title="one by one, moving: mean ms per stage")
     stages.add_column("size")
     for n in names:
         stages.add_column(n, justify="right")
-    for r in res["sizes"]:
-        st = r["blurcam"]["stages"]
-        stages.add_row(
-            r["size"],
-            *[
-                f"{st[n]['mean_ms']:.2f} ({st[n]['median_ms']:.2f})" if n in st else "-"
-                for n in names
-            ],
-        )
+    for r in moving:
+        st = r["one_by_one"]["stages"]
+        stages.add_row(r["size"], *[f"{st[n]['mean_ms']:.2f}" if n in st else "-" for n in names])
     console.print(stages)
     if res["effects"]:
-        e = Table(title=f"effects at {res['effects'][0]['size']}")
+        e = Table(title=f"effects at {res['effects'][0]['size']}, one by one, model every frame")
         for col in ("effect", "median", "p95", "vs blur"):
             e.add_column(col, justify="left" if col == "effect" else "right")
         for r in res["effects"]:

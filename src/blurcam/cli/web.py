@@ -9,11 +9,10 @@ import typer
 from ..errors import SettingsError
 from ..jobs import check_files
 from ..settings import Settings
-from .app import app, err_console
+from .common import err_console
 from .options import with_settings
 
 
-@app.command()
 @with_settings("effect", "model", "guards")
 def serve(
     host: Annotated[

@@ -1,17 +1,29 @@
-"""Speed: blurcam's ms/frame per stage and end to end, beside a naive reference, in one run.
+"""Speed where it is hard: blurcam beside the naive recipe, in one run, on moving video.
+
+Rows, per size (720p, 1080p, 4K by default):
+
+* **moving, model on every frame** (the headline): consecutive frames of a
+  moving clip, with the still gate off so the model runs on every frame, as
+  it does when people talk, nod and gesture. ``one by one`` is
+  :meth:`Stream.process` per frame (the latency a caller feels);
+  ``pipelined`` is :meth:`Stream.process_iter` (what a file job gets).
+* **still clip, still gate on** (an extra row, labelled): one frame repeated,
+  with the defaults, so the model runs only when the gate lets it.
 
 The *naive reference* is the common Python recipe (MediaPipe's selfie
-segmentation sample): the same model, the probability resized to the frame,
-a full-resolution ``cv2.GaussianBlur`` with a 55x55 kernel, and
-``np.where(np.stack((mask,) * 3, -1) > 0.5, frame, blurred)``. Both run on the
-same frames, in alternating blocks of frames, so background load on a shared
-machine hits both alike and the ratio stays meaningful when the absolute
-numbers do not.
+segmentation sample): the same model with the same threads, the
+probability resized to the frame, a full-resolution ``cv2.GaussianBlur``
+with a 55x55 kernel and ``np.where(np.stack((mask,) * 3, -1) > 0.5, frame,
+blurred)``. It runs on the same frames, in blocks alternating with blurcam's,
+so background load hits both alike and the ratio holds when the absolute
+numbers drift.
 
-Frames are real ones (the talking-head clip or DAVIS frames from a
-``../shared/data``-like folder) upscaled to each size, else synthetic. Decode
-and upscaling are outside the timed region. Stage names are read from
-``Stream.times.ms``, so stages added to the pipeline show up by themselves.
+The clip is ``--clip`` (a video, or a folder of frames), else the
+talking-head clip of ``../shared/data``, else the bundled sample clip (a pan
+and zoom over the astronaut photo). Its frames are decoded once, in order,
+and scaled to each size block by block outside the timed region; a clip
+shorter than the run is played forward and back, so consecutive frames stay
+consecutive. Stage names are read from ``Stream.times.ms``.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -28,28 +40,28 @@ from typing import Any
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
-from ..errors import SettingsError
+from ..errors import SettingsError, SourceError
+from ..frame import U8
+from ..io.image import list_images, read_image
+from ..io.video import iter_frames
 from ..pipeline import Stream
-from ..segment import Segmenter, open_segmenter
-from ..segment.registry import resolve_model
-from ..settings import EFFECTS, EffectSettings, Settings
+from ..segment import Segmenter, open_for
+from ..settings import EFFECTS, Settings, build_settings
 
 __all__ = [
     "SIZES",
     "NaiveReference",
+    "clip_frames",
+    "default_clip",
     "find_data",
     "parse_sizes",
     "planned_frames",
     "run_bench",
-    "source_frames",
     "summarize",
 ]
 
 log = logging.getLogger(__name__)
-
-U8 = NDArray[np.uint8]
 
 SIZES: dict[str, tuple[int, int]] = {
     "720p": (1280, 720),
@@ -57,10 +69,10 @@ SIZES: dict[str, tuple[int, int]] = {
     "4k": (3840, 2160),
 }
 NAIVE_KERNEL = 55
-DISTINCT = 12  # distinct source frames cycled (ping-pong) at each size
-BLOCK = 20  # frames per alternating block (blurcam one by one, naive)
-PIPE_BLOCK = 40  # frames per pipelined block, after every 40 one-by-one and 40 naive frames
+BLOCK = 40  # frames per block: blurcam one by one, naive, pipelined take turns per block
+WARMUP = 5  # frames through each before timing (model and buffers warm)
 PIPE_FILL = 3  # frames out before a pipelined block is timed (process_iter keeps 2 ahead)
+SAMPLE_CLIP = Path(__file__).resolve().parents[3] / "examples" / "astronaut_clip.mp4"
 
 
 def parse_sizes(text: str) -> list[tuple[str, tuple[int, int]]]:
@@ -98,20 +110,16 @@ def find_data(explicit: Path | None = None) -> Path | None:
     return None
 
 
-def _clip_frames(path: Path, n: int, skip: int = 30) -> list[U8]:
-    import av
-
-    frames: list[U8] = []
-    with av.open(str(path)) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i >= skip:
-                frames.append(f.to_ndarray(format="bgr24"))
-            if len(frames) >= n:
-                break
-    return frames
+def default_clip(data: Path | None) -> Path | None:
+    """The talking-head clip of the data folder, else the bundled sample clip (or None)."""
+    if data is not None:
+        clip = data / "clips" / "portrait_segmentation_test.mp4"
+        if clip.is_file():
+            return clip
+    return SAMPLE_CLIP if SAMPLE_CLIP.is_file() else None
 
 
-def _synthetic(n: int, size: tuple[int, int] = (1280, 720)) -> list[U8]:
+def _synthetic(n: int, size: tuple[int, int] = (640, 360)) -> list[U8]:
     """A textured background with a head-and-shoulders blob moving sideways."""
     w, h = size
     x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
@@ -123,34 +131,48 @@ def _synthetic(n: int, size: tuple[int, int] = (1280, 720)) -> list[U8]:
     out = []
     for i in range(n):
         f = base.copy()
-        cx = int(w * (0.45 + 0.1 * i / max(1, n - 1)))
+        cx = int(w * (0.3 + 0.4 * i / max(1, n - 1)))
         cv2.ellipse(f, (cx, int(h * 0.42)), (w // 10, h // 5), 0, 0, 360, (60, 110, 190), -1)
         cv2.ellipse(f, (cx, h), (w // 4, h // 3), 0, 180, 360, (90, 60, 50), -1)
         out.append(f)
     return out
 
 
-def source_frames(data: Path | None, n: int = DISTINCT) -> tuple[list[U8], str]:
-    """``n`` consecutive real frames and where they came from; synthetic when no data."""
-    if data is not None:
-        clip = data / "clips" / "portrait_segmentation_test.mp4"
-        if clip.is_file():
-            try:
-                frames = _clip_frames(clip, n)
-                if frames:
-                    return frames, f"{clip} (frames 30-{29 + len(frames)})"
-            except Exception as e:  # fall back to other sources
-                log.warning("cannot decode %s (%s); trying DAVIS frames", clip, e)
-        for seq in sorted(data.glob("davis/*/frames")):
-            paths = sorted(seq.glob("*.jpg"))[:n]
-            frames = [
-                f.astype(np.uint8, copy=False)
-                for p in paths
-                if (f := cv2.imread(str(p))) is not None
-            ]
-            if frames:
-                return frames, f"{seq} ({len(frames)} frames)"
-    return _synthetic(n), "synthetic"
+def clip_frames(clip: Path | None, n: int) -> tuple[list[U8], str]:
+    """Up to ``n`` consecutive frames of ``clip`` (a video or a folder of images) and a label.
+
+    ``None`` gives a synthetic moving scene.
+
+    Raises:
+        SourceError: the clip cannot be read or holds no frame.
+    """
+    if clip is None:
+        return _synthetic(n), "synthetic moving scene"
+    frames: list[U8] = []
+    if clip.is_dir():
+        for p in list_images(clip)[:n]:
+            frames.append(read_image(p))
+    else:
+        for f, _ts in iter_frames(clip):
+            frames.append(f)
+            if len(frames) >= n:
+                break
+    if not frames:
+        raise SourceError(f"{clip}: no frame to time")
+    h, w = frames[0].shape[:2]
+    return frames, f"{clip} ({len(frames)} consecutive frames, {w}x{h})"
+
+
+def _consecutive(frames: list[U8], n: int) -> Iterator[U8]:
+    """``n`` frames, forward then back as often as needed: every step is to a neighbour."""
+    if len(frames) == 1:
+        for _ in range(n):
+            yield frames[0]
+        return
+    period = 2 * (len(frames) - 1)
+    for k in range(n):
+        j = k % period
+        yield frames[j if j < len(frames) else period - j]
 
 
 def _scaled(frames: list[U8], size: tuple[int, int]) -> list[U8]:
@@ -159,15 +181,6 @@ def _scaled(frames: list[U8], size: tuple[int, int]) -> list[U8]:
         interp = cv2.INTER_CUBIC if size[0] > f.shape[1] else cv2.INTER_AREA
         out.append(np.ascontiguousarray(cv2.resize(f, size, interpolation=interp), np.uint8))
     return out
-
-
-def _order(k: int, n: int) -> int:
-    """Ping-pong index over ``n`` frames, so the cycle has no jump back to the start."""
-    if n <= 1:
-        return 0
-    period = 2 * (n - 1)
-    j = k % period
-    return j if j < n else period - j
 
 
 class NaiveReference:
@@ -202,7 +215,8 @@ class NaiveReference:
 def summarize(ms: list[float]) -> dict[str, float]:
     """Median, p95, mean and min of a list of milliseconds."""
     if not ms:
-        return {"median_ms": float("nan"), "p95_ms": float("nan"), "mean_ms": float("nan")}
+        nan = float("nan")
+        return {"median_ms": nan, "p95_ms": nan, "mean_ms": nan, "min_ms": nan}
     a = np.asarray(ms, dtype=np.float64)
     return {
         "median_ms": float(np.median(a)),
@@ -213,7 +227,7 @@ def summarize(ms: list[float]) -> dict[str, float]:
 
 
 class _Recorder:
-    """End-to-end and per-stage times of one pipeline; stages read from each frame's dict."""
+    """End-to-end and per-stage times of frames; a stage missing on a frame counts as 0."""
 
     def __init__(self) -> None:
         self.total: list[float] = []
@@ -222,207 +236,150 @@ class _Recorder:
 
     def add(self, total_ms: float, cpu_ms: float, stages: dict[str, float]) -> None:
         n = len(self.total)
-        self.cpu.append(cpu_ms)
         for k, v in stages.items():
             self.stages.setdefault(k, [0.0] * n).append(float(v))
         self.total.append(total_ms)
-        for times in self.stages.values():  # a stage skipped this frame counts as 0
+        self.cpu.append(cpu_ms)
+        for times in self.stages.values():
             if len(times) < len(self.total):
                 times.append(0.0)
 
     def result(self) -> dict[str, Any]:
-        stages = {
-            k: {
-                "median_ms": float(np.median(v)),
-                "mean_ms": float(np.mean(v)),
-                "p95_ms": float(np.percentile(v, 95)),
-            }
+        res: dict[str, Any] = summarize(self.total)
+        res["cpu_mean_ms"] = float(np.mean(self.cpu)) if self.cpu else float("nan")
+        res["frames"] = len(self.total)
+        res["stages"] = {
+            k: {"mean_ms": float(np.mean(v)), "median_ms": float(np.median(v))}
             for k, v in self.stages.items()
         }
-        res = summarize(self.total)
-        if self.total:
-            res["other_mean_ms"] = res["mean_ms"] - sum(s["mean_ms"] for s in stages.values())
-            cpu = summarize(self.cpu)
-            res["cpu_median_ms"], res["cpu_mean_ms"] = cpu["median_ms"], cpu["mean_ms"]
-        return {**res, "frames": len(self.total), "stages": stages}
+        return res
 
 
 def _timed(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall ms, process CPU ms over all threads) of one call.
-
-    CPU time is the steadier number on a loaded machine: it does not count
-    the time this process waited for a core, only the work it did.
-    """
+    """(wall ms, process CPU ms over all threads) of one call."""
     c0, t0 = time.process_time(), time.perf_counter()
     fn()
     return (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
 
 
-def _time_stream(stream: Stream, frame: U8) -> tuple[float, float, dict[str, float]]:
-    wall, cpu = _timed(lambda: stream.process(frame))
-    return wall, cpu, dict(stream.times.ms)
-
-
-def _warmup(frames: int) -> int:
-    return min(10, max(1, frames // 10))
-
-
-def planned_frames(frames: int, n_sizes: int, effects: bool) -> int:
-    """How many frames :func:`run_bench` will process (for a progress bar)."""
-    per = frames + _warmup(frames)
-    return n_sizes * 3 * per + (len(EFFECTS) * per if effects else 0)
-
-
-def _time_pipelined(stream: Stream, frames: list[U8]) -> tuple[float, float]:
-    """(wall, CPU) ms per frame of ``frames`` through :meth:`Stream.process_iter`, steady state.
-
-    Timed from the frame that comes out once the pipeline is full to the
-    last one: the fill (the first frames' mask stage alone) and the drain
-    are a cost of the block, not of a frame, and would otherwise make short
-    blocks look slower than a long video runs.
-    """
+def _pipelined(stream: Stream, frames: list[U8]) -> tuple[float, float, int]:
+    """(wall ms, CPU ms, frames) of ``frames`` through :meth:`Stream.process_iter`, timed
+    in steady state: from the frame that comes out once the pipeline is full to the last."""
     marks = [(time.perf_counter(), time.process_time())]
     for _ in stream.process_iter(frames):
         marks.append((time.perf_counter(), time.process_time()))
-    # a block too short to fill the pipeline is timed whole
     first = PIPE_FILL if len(marks) > PIPE_FILL + 2 else 0
     (t0, c0), (t1, c1) = marks[first], marks[-1]
-    n = len(marks) - 1 - first
-    return (t1 - t0) * 1e3 / n, (c1 - c0) * 1e3 / n
+    return (t1 - t0) * 1e3, (c1 - c0) * 1e3, len(marks) - 1 - first
 
 
-def _bench_size(
-    frames_src: list[U8],
+def planned_frames(frames: int, n_sizes: int, effects: bool) -> int:
+    """How many frames :func:`run_bench` processes (for a progress bar)."""
+    per_size = 3 * (frames + WARMUP) + 3 * (min(frames, BLOCK) + WARMUP)
+    return n_sizes * per_size + (len(EFFECTS) * (frames + WARMUP) if effects else 0)
+
+
+def _row(
+    frames: list[U8],
     size: tuple[int, int],
     n: int,
     settings: Settings,
+    seg: Segmenter,
     tick: Callable[[int], None],
 ) -> dict[str, Any]:
-    frames = _scaled(frames_src, size)
-    warm = _warmup(n)
-    model = resolve_model(settings.segment.model, size)
-    seg = open_segmenter(
-        model, frame_size=size, threads=settings.segment.threads, device=settings.segment.device
-    )
-    # one interpreter for both: the model is stateless, and two would run two
-    # thread pools that spin against each other on 2 cores and slow both
-    stream = Stream(settings, seg)
+    """One workload at one size: blurcam one by one, pipelined, and naive, block by block."""
+    one = Stream(settings, seg)
+    piped = Stream(settings, seg)
     naive = NaiveReference(seg)
     ours, ref = _Recorder(), _Recorder()
-    piped: list[float] = []
-    piped_cpu: list[float] = []
-    runs = 0
+    p_wall = p_cpu = 0.0
+    p_frames = runs = 0
+    src = _consecutive(frames, n + WARMUP)
     try:
-        for k in range(warm):
-            f = frames[_order(k, len(frames))]
-            stream.process(f)
+        warm = _scaled([next(src) for _ in range(WARMUP)], size)
+        for f in warm:
+            one.process(f)
             naive.process(f)
-            tick(2)
-        for _ in stream.process_iter([frames[_order(k, len(frames))] for k in range(warm)]):
-            tick(1)
-        k = warm
+        for _ in piped.process_iter(warm):
+            pass
+        tick(3 * WARMUP)
         done = 0
         while done < n:
-            chunk = min(PIPE_BLOCK, n - done)
-            for start in range(0, chunk, BLOCK):
-                block = min(BLOCK, chunk - start)
-                for j in range(block):
-                    ours.add(*_time_stream(stream, frames[_order(k + start + j, len(frames))]))
-                    runs += stream.last_inferred
-                    tick(1)
-                for j in range(block):
-                    f = frames[_order(k + start + j, len(frames))]
-                    ref.add(*_timed(partial(naive.process, f)), naive.ms)
-                    tick(1)
-            # the same stream goes on with the next frames, several in flight
-            wall, cpu = _time_pipelined(
-                stream, [frames[_order(k + chunk + j, len(frames))] for j in range(chunk)]
-            )
-            piped += [wall] * chunk
-            piped_cpu += [cpu] * chunk
-            tick(chunk)
-            k += 2 * chunk
-            done += chunk
+            block = _scaled([next(src) for _ in range(min(BLOCK, n - done))], size)
+            for f in block:
+                ours.add(*_timed(partial(one.process, f)), dict(one.times.ms))
+                runs += one.last_inferred
+            for f in block:
+                ref.add(*_timed(partial(naive.process, f)), naive.ms)
+            wall, cpu, k = _pipelined(piped, block)
+            p_wall, p_cpu, p_frames = p_wall + wall, p_cpu + cpu, p_frames + k
+            done += len(block)
+            tick(3 * len(block))
     finally:
-        stream.close()
-        seg.close()
+        one.close()
+        piped.close()
     a, b = ours.result(), ref.result()
-    p = summarize(piped)
-    p["cpu_mean_ms"] = float(np.mean(piped_cpu))
+    p = {"ms": p_wall / max(1, p_frames), "cpu_ms": p_cpu / max(1, p_frames), "frames": p_frames}
     return {
-        "model": model,
-        "blurcam": a,
+        "one_by_one": a,
         "pipelined": p,
         "naive": b,
-        "model_runs": runs / n,
-        "speedup_median": b["median_ms"] / a["median_ms"] if a["median_ms"] > 0 else None,
-        "speedup_pipelined": b["median_ms"] / p["median_ms"] if p["median_ms"] > 0 else None,
-        "speedup_p95": b["p95_ms"] / a["p95_ms"] if a["p95_ms"] > 0 else None,
-        "speedup_cpu_median": b["cpu_median_ms"] / a["cpu_median_ms"]
-        if a["cpu_median_ms"] > 0
-        else None,
+        "model_runs": runs / max(1, n),
+        "x_one_by_one": b["median_ms"] / a["median_ms"],
+        "x_pipelined": b["median_ms"] / p["ms"],
     }
 
 
-def _bench_effects(
-    frames_src: list[U8],
+def _effects(
+    frames: list[U8],
     label: str,
     size: tuple[int, int],
     n: int,
     settings: Settings,
     tick: Callable[[int], None],
 ) -> list[dict[str, Any]]:
-    """Every effect kind on the same frames, round-robin in blocks so load hits all alike.
+    """Every effect kind one by one on the same moving frames, taking turns block by block.
 
-    A kind that raises (not built yet, needs a background image...) gets an
-    ``error`` row instead of times.
+    A kind that raises (needs a file it has not got...) gets an ``error`` row.
     """
-    frames = _scaled(frames_src, size)
-    warm = _warmup(n)
     rows: dict[str, dict[str, Any]] = {k: {"effect": k, "size": label} for k in EFFECTS}
     live: dict[str, tuple[Stream, _Recorder]] = {}
-
-    def fail(kind: str, e: Exception, left: int) -> None:
-        log.warning("effect %s skipped: %s", kind, e)
-        rows[kind]["error"] = f"{type(e).__name__}: {e}"
-        tick(left)
-        if kind in live:
-            live.pop(kind)[0].close()
-
+    src = list(_consecutive(frames, n + WARMUP))
     for kind in EFFECTS:
-        stream: Stream | None = None
         try:
-            s = replace(settings, effect=replace(settings.effect, kind=kind))
-            stream = Stream(s)
-            live[kind] = (stream, _Recorder())
-            for k in range(warm):
-                stream.process(frames[_order(k, len(frames))])
-                tick(1)
+            stream = Stream(build_settings(settings, effect=kind))
         except Exception as e:  # an effect that cannot run is reported
-            if stream is not None and kind not in live:
-                stream.close()
-            fail(kind, e, warm + n)
-    k, done = warm, 0
-    while done < n and live:
-        block = min(BLOCK, n - done)
+            rows[kind]["error"] = f"{type(e).__name__}: {e}"
+            tick(n + WARMUP)
+            continue
+        live[kind] = (stream, _Recorder())
+    done = 0
+    while done < n + WARMUP and live:
+        block = _scaled(src[done : done + BLOCK], size)
         for kind in list(live):
             stream, rec = live[kind]
             try:
-                for j in range(block):
-                    rec.add(*_time_stream(stream, frames[_order(k + j, len(frames))]))
-                    tick(1)
+                for j, f in enumerate(block):
+                    wall, cpu = _timed(partial(stream.process, f))
+                    if done + j >= WARMUP:
+                        rec.add(wall, cpu, {})
             except Exception as e:
-                fail(kind, e, n - done - block)
-        k += block
-        done += block
+                log.warning("effect %s skipped: %s", kind, e)
+                rows[kind]["error"] = f"{type(e).__name__}: {e}"
+                live.pop(kind)[0].close()
+                tick(n + WARMUP - done)
+                continue
+            tick(len(block))
+        done += len(block)
     for kind, (stream, rec) in live.items():
-        rows[kind].update(rec.result())
+        r = rec.result()
+        rows[kind].update({k: r[k] for k in ("median_ms", "p95_ms", "mean_ms", "frames")})
         stream.close()
     out = list(rows.values())
-    blur = rows["blur"] if "median_ms" in rows.get("blur", {}) else None
+    blur = rows["blur"].get("median_ms")
     for r in out:
-        if blur is not None and "median_ms" in r:
-            r["vs_blur"] = r["median_ms"] / blur["median_ms"]
+        if blur and "median_ms" in r:
+            r["vs_blur"] = r["median_ms"] / blur
     return out
 
 
@@ -441,7 +398,6 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "opencv": cv2.__version__,
-        "opencv_threads": cv2.getNumThreads(),
         "numpy": np.__version__,
     }
 
@@ -455,66 +411,76 @@ def _loadavg() -> list[float] | None:
 
 def run_bench(
     *,
-    frames: int = 200,
+    frames: int = 120,
     sizes: list[tuple[str, tuple[int, int]]] | None = None,
     effects: bool = False,
-    effects_size: str | None = None,
     settings: Settings | None = None,
+    clip: Path | None = None,
     data: Path | None = None,
     synthetic: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Time blurcam and the naive reference at every size; optionally every effect kind.
+    """Time blurcam and the naive reference on a moving clip (and a still one) at every size.
 
-    Returns a JSON-ready dict: ``sizes`` rows (``blurcam`` and ``naive`` each
-    with median/p95/mean and per-stage times, and ``speedup_median`` =
-    naive / blurcam), ``effects`` rows, the machine and the load average
-    before and after (other processes on the machine skew absolute times).
-    Effects run at ``effects_size`` (default 1080p when it is among
-    ``sizes``, else the first size).
+    Returns a JSON-ready dict: ``rows``, one per size and workload
+    (``moving``: model on every frame; ``still``: still gate on), each with
+    ``one_by_one`` (median/p95/mean and per-stage means), ``pipelined`` (ms
+    per frame in steady state), ``naive`` and the ratios ``x_one_by_one`` /
+    ``x_pipelined`` (naive median / blurcam); ``effects`` rows (every effect,
+    model on every frame, at 1080p when it is among ``sizes``); the machine
+    and the load average before and after.
+
+    Raises:
+        SettingsError: ``frames`` < 1 or a bad size.
+        SourceError: the clip cannot be read.
     """
     if frames < 1:
         raise SettingsError(f"frames must be >= 1, got {frames}")
     sizes = sizes or list(SIZES.items())
     settings = settings or Settings()
-    if not isinstance(settings.effect, EffectSettings):  # pragma: no cover - defensive
-        raise SettingsError("settings.effect must be EffectSettings")
     tick = progress or (lambda _n: None)
-    src_data = None if synthetic else find_data(data)
-    src, source = source_frames(src_data)
+    source = None if synthetic else (clip or default_clip(find_data(data)))
+    moving, where = clip_frames(source, frames)
+    every = replace(settings, mask=replace(settings.mask, still_reuse=0))
     load0 = _loadavg()
     t0 = time.perf_counter()
     rows = []
     for label, size in sizes:
         log.info("bench %s %dx%d", label, *size)
-        row = _bench_size(src, size, frames, settings, tick)
-        rows.append({"size": label, "width": size[0], "height": size[1], **row})
+        seg = open_for(settings.segment, size)
+        try:
+            for workload, frs, s, n in (
+                ("moving", moving, every, frames),
+                ("still", moving[:1], settings, min(frames, BLOCK)),
+            ):
+                row = _row(frs, size, n, s, seg, tick)
+                rows.append(
+                    {"size": label, "width": size[0], "height": size[1], "workload": workload}
+                    | {"model": seg.name}
+                    | row
+                )
+        finally:
+            seg.close()
     eff_rows: list[dict[str, Any]] = []
     if effects:
         labels = dict(sizes)
-        label = effects_size or ("1080p" if "1080p" in labels else sizes[0][0])
-        esize = labels.get(label) or SIZES.get(label)
-        if esize is None:
-            esize = parse_sizes(label)[0][1]
-        eff_rows = _bench_effects(src, label, esize, frames, settings, tick)
+        label = "1080p" if "1080p" in labels else sizes[0][0]
+        eff_rows = _effects(moving, label, labels[label], frames, every, tick)
     return {
         "frames": frames,
-        "warmup": _warmup(frames),
-        "block": BLOCK,
-        "source": source,
-        "settings": {
-            "model": settings.segment.model,
-            "threads": settings.segment.threads,
-            "effect": settings.effect.kind,
-            "strength": settings.effect.strength,
+        "source": where,
+        "workloads": {
+            "moving": "consecutive frames of the clip, the model on every frame (still gate off)",
+            "still": "the clip's first frame repeated, defaults (the still gate skips the model)",
         },
-        "naive": f"same model, cv2.GaussianBlur {NAIVE_KERNEL}x{NAIVE_KERNEL} at full "
+        "settings": {"model": settings.segment.model, "threads": settings.segment.threads},
+        "naive": f"same model and threads, cv2.GaussianBlur {NAIVE_KERNEL}x{NAIVE_KERNEL} at full "
         "resolution, np.where composite with the raw mask > 0.5",
         "machine": _machine(),
         "loadavg_before": load0,
         "loadavg_after": _loadavg(),
         "seconds": round(time.perf_counter() - t0, 1),
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "sizes": rows,
+        "rows": rows,
         "effects": eff_rows,
     }
