@@ -84,3 +84,42 @@ def test_unwritable_kernel_cache_falls_back(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(composite._blend_inplace, "cached", no_disk)
     fg, bg, alpha = _layers(16, 24, 3)
     assert np.array_equal(blend(fg, bg, alpha), blend_reference(fg, bg, alpha))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(1, 60),
+    w=st.integers(1, 90),
+    ka=st.integers(1, 4),
+    kb=st.integers(1, 12),
+    seed=st.integers(0, 2**16),
+)
+def test_render_is_upsample_then_blend_in_one_pass(
+    h: int, w: int, ka: int, kb: int, seed: int
+) -> None:
+    """render() == upscale_linear of the alpha and the layer, then blend(), exactly: the
+    one-pass kernel only avoids writing the full-resolution alpha and background."""
+    from blurcam.composite import render, render_reference
+
+    rng = np.random.default_rng(seed)
+    fg, _, _ = _layers(h, w, seed)
+    alpha = np.where(rng.random((max(1, h // ka), max(1, w // ka))) < 0.5, 0, 255).astype(
+        np.uint8
+    )
+    alpha[rng.random(alpha.shape) < 0.2] = 77
+    small = rng.integers(0, 256, (max(1, h // kb), max(1, w // kb), 3), dtype=np.uint8)
+    for layer in (small, rng.integers(0, 256, (h, w, 3), dtype=np.uint8)):
+        assert np.array_equal(render(fg, alpha, layer), render_reference(fg, alpha, layer))
+
+
+def test_render_split_across_a_thread_matches_one_thread() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from blurcam.composite import render, render_reference
+
+    fg, _, alpha = _layers(721, 1283, 3)  # odd sizes: halves of different sizes
+    small_alpha = alpha[::3, ::3].copy()
+    layer = fg[::11, ::11].copy()
+    with ThreadPoolExecutor(1) as pool:
+        got = render(fg, small_alpha, layer, pool=pool)
+    assert np.array_equal(got, render_reference(fg, small_alpha, layer))

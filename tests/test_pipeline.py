@@ -171,8 +171,8 @@ def test_carried_mask_is_refined_on_the_new_image() -> None:
     ("kind", "fn"),
     [
         ("blur", "blur_layer"),
-        ("bokeh", "bokeh_background"),
-        ("depth", "depth_background"),
+        ("bokeh", "bokeh_layer"),
+        ("depth", "depth_layer"),
         ("replace", "light_wrap"),
     ],
 )

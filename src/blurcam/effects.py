@@ -4,9 +4,11 @@ Pure functions (a depth model, when one is used, is
 :class:`blurcam.segment.depth.DepthEstimator`, owned by the effect node).
 ``frame`` is uint8 HxWx3 BGR at full resolution;
 ``small`` is the same frame at working resolution (shared with the mask stage,
-so the frame is downscaled once); ``alpha`` is uint8 HxW at full resolution,
-255 = person. Every effect returns the uint8 HxWx3 layer that
-:func:`blurcam.composite.blend` puts behind the person.
+so the frame is downscaled once); ``alpha`` is uint8 at any resolution (the
+pipeline passes the working-resolution alpha), 255 = person. Each effect makes
+the layer that goes behind the person: the ``*_layer`` functions at the small
+size they work at, which :func:`blurcam.composite.render` upsamples on the
+fly while it composites; the ``*_background`` functions at full resolution.
 
 Why everything runs small: a Gaussian of sigma 40 px at 1080p costs ~30 ms,
 the same look from 1/16 of the pixels costs well under 1 ms. Each effect
@@ -38,9 +40,11 @@ __all__ = [
     "blur_layer",
     "blur_sigma",
     "bokeh_background",
+    "bokeh_layer",
     "bokeh_radius",
     "depth_background",
     "depth_from_mask",
+    "depth_layer",
     "harmonize_background",
     "light_wrap",
     "normalize_depth",
@@ -112,7 +116,7 @@ def _shrink(img: NDArray[Any], size: tuple[int, int]) -> NDArray[Any]:
 
 
 def _alpha_low(alpha: U8, size: tuple[int, int]) -> F32:
-    """Full-resolution uint8 alpha -> float32 0..1 at ``size``."""
+    """uint8 alpha (any resolution) -> float32 0..1 at ``size``."""
     a = _shrink(alpha, size).astype(np.float32)
     a *= np.float32(1.0 / 255.0)
     return a
@@ -269,6 +273,21 @@ def bokeh_background(
     highlights: float = 0.5,
     out: U8 | None = None,
 ) -> U8:
+    """:func:`bokeh_layer` upsampled to full resolution (the frame itself when too weak)."""
+    h, w = frame.shape[:2]
+    low = bokeh_layer((w, h), small, alpha, strength, shape=shape, highlights=highlights)
+    return _copy(frame, out) if low is None else upscale_linear(low, (w, h), out)
+
+
+def bokeh_layer(
+    frame_size: tuple[int, int],
+    small: U8,
+    alpha: U8 | None,
+    strength: float,
+    *,
+    shape: str = "disc",
+    highlights: float = 0.5,
+) -> U8 | None:
     """Lens-like defocus: a disc (or hexagon) blur in linear light with blooming highlights.
 
     Averaging in gamma-encoded values dims bright spots; a real lens averages
@@ -276,13 +295,14 @@ def bokeh_background(
     bright pixels are boosted by up to ``1 + 8 * highlights`` (so small lights
     become the bright discs a lens shows), filtered with the aperture kernel
     (mask-weighted, like :func:`blur_background`), clipped and encoded back.
-    The kernel is ~6 px at the working size, so the cost does not grow with
-    strength.
+    The kernel is ~6 px at the size it runs at, so the cost does not grow with
+    strength. Returns that small uint8 layer, or None when ``strength`` is
+    too low to blur at all.
     """
-    h, w = frame.shape[:2]
+    w, h = frame_size
     radius = bokeh_radius(strength, (w, h))
     if radius < 1.0:
-        return _copy(frame, out)
+        return None
     tw, th = _fit((small.shape[1], small.shape[0]), round(w * _BOKEH_SMALL / radius))
     low = _shrink(small, (tw, th))
     r_low = max(1, round(radius * tw / w))
@@ -302,7 +322,7 @@ def bokeh_background(
     res = cv2.filter2D(lin, -1, kernel, borderType=cv2.BORDER_REFLECT)
     np.clip(res, 0.0, 1.0, out=res)
     cv2.pow(res, 1.0 / 2.2, dst=res)
-    return upscale_linear(cast(U8, cv2.convertScaleAbs(res, alpha=255.0)), (w, h), out)
+    return cast(U8, cv2.convertScaleAbs(res, alpha=255.0))
 
 
 # ----------------------------------------------------------------- replacement
@@ -340,18 +360,20 @@ def light_wrap(bg: U8, alpha: U8, amount: float) -> U8 | None:
     person near the outline by up to ``amount`` (falling off over ~1% of the
     frame width) and puts, behind those pixels, the background blurred without
     the person (its local light), so the blend shows a soft glow of the new
-    background's colour on the edge. Both arrays are modified in place;
-    ``bg`` pixels under the person are invisible before the wrap, so nothing
-    else changes. Computed at ~192 px wide; at full resolution it costs one
-    mask resize, one colour resize and two cheap per-pixel passes.
+    background's colour on the edge. ``bg`` is the full-resolution layer,
+    ``alpha`` uint8 at any resolution (the working one in the pipeline); both
+    are modified in place; ``bg`` pixels under the person are invisible before
+    the wrap, so nothing else changes. Computed at ~192 px wide; at full
+    resolution it costs two upsamples and a masked copy.
 
-    Returns the wrap's weight (uint8, full resolution; None when nothing was
-    wrapped), with which :func:`wrap_alpha` lowers another alpha the same way
-    (a still frame that reuses this background layer).
+    Returns the wrap's weight (uint8, at ``alpha``'s resolution; None when
+    nothing was wrapped), with which :func:`wrap_alpha` lowers another alpha
+    the same way (a still frame that reuses this background layer).
     """
     if amount <= 0.0:
         return None
-    h, w = alpha.shape[:2]
+    h, w = bg.shape[:2]
+    ah, aw = alpha.shape[:2]
     size = _fit((w, h), _WRAP_WIDTH)
     a_low = _alpha_low(alpha, size)
     sigma = max(0.8, _WRAP_AT_FULL * max(w, h) * size[0] / w)
@@ -371,10 +393,11 @@ def light_wrap(bg: U8, alpha: U8, amount: float) -> U8 | None:
     # 1 at the outline, 0 where less than 5% of the surroundings is background
     k = np.clip(near * np.float32(2.2) - np.float32(0.1), 0.0, 1.0) * np.float32(amount)
     k *= np.clip(core * np.float32(2.0) - np.float32(1.0), 0.0, 1.0)
-    k8 = upscale_linear(cv2.convertScaleAbs(k, alpha=255.0), (w, h), None)
-    cv2.copyTo(upscale_linear(_to_u8(spill), (w, h), None), k8, bg)
-    wrap_alpha(alpha, k8)
-    return k8
+    k8 = cast(U8, cv2.convertScaleAbs(k, alpha=255.0))
+    cv2.copyTo(upscale_linear(_to_u8(spill), (w, h), None), upscale_linear(k8, (w, h), None), bg)
+    weight = upscale_linear(k8, (aw, ah), None)
+    wrap_alpha(alpha, weight)
+    return weight
 
 
 def wrap_alpha(alpha: U8, weight: U8) -> None:
@@ -414,8 +437,8 @@ def depth_from_mask(a_low: F32) -> F32:
 def normalize_depth(raw: F32, alpha: U8) -> F32:
     """Model output (relative depth or disparity, any scale) -> 0 = person's plane .. 1 = far.
 
-    ``raw`` is float32 HxW at model resolution, ``alpha`` the uint8 full-size
-    person alpha; the result is float32 at ``raw``'s size.
+    ``raw`` is float32 HxW at model resolution, ``alpha`` the uint8 person
+    alpha (any resolution); the result is float32 at ``raw``'s size.
 
     Monocular models disagree on the sign (MiDaS-like ones answer disparity,
     larger = nearer); the person is the thing in focus, so the sign is taken
@@ -446,6 +469,19 @@ def depth_background(
     depth: F32 | None = None,
     out: U8 | None = None,
 ) -> U8:
+    """:func:`depth_layer` upsampled to full resolution (the frame itself when too weak)."""
+    h, w = frame.shape[:2]
+    low = depth_layer((w, h), small, alpha, strength, depth)
+    return _copy(frame, out) if low is None else upscale_linear(low, (w, h), out)
+
+
+def depth_layer(
+    frame_size: tuple[int, int],
+    small: U8,
+    alpha: U8 | None,
+    strength: float,
+    depth: F32 | None = None,
+) -> U8 | None:
     """Blur that grows with distance: a few blur levels blended per pixel by depth.
 
     ``depth`` is float32 0..1 at any resolution (0 = in focus, 1 = farthest;
@@ -456,12 +492,12 @@ def depth_background(
     filled in from the surrounding background, by one mask-weighted pass), and
     plain Gaussians of it up to :func:`blur_sigma` of ``strength``, each made at
     its own small size; since the plate holds no person colour, no level
-    has a halo.
+    has a halo. Returns the blended small uint8 layer (None: too weak to blur).
     """
-    h, w = frame.shape[:2]
+    w, h = frame_size
     sigma = blur_sigma(strength, (w, h))
     if sigma < 0.5:
-        return _copy(frame, out)
+        return None
     # the blend size: the sharpest blurred level (sigma / 3) is ~1.3 px there
     bw, bh = _fit((small.shape[1], small.shape[0]), round(w * _SIGMA_SMALL * 2 / sigma))
     base = _shrink(small, (bw, bh)).astype(np.float32)
@@ -491,4 +527,4 @@ def depth_background(
         if (tw, th) != (bw, bh):
             lev = cv2.resize(lev, (bw, bh), interpolation=cv2.INTER_LINEAR)
         acc += lev * wk[..., None]
-    return upscale_linear(_to_u8(acc), (w, h), out)
+    return _to_u8(acc)

@@ -3,7 +3,7 @@
 ::
 
     frame -> MaskNode.run -> packet -> CompositeNode.alpha -> alpha
-          -> EffectNode.run -> (layer, alpha) -> CompositeNode.blend -> out
+          -> EffectNode.run -> (layer, alpha) -> CompositeNode.render -> out
 
 Each node owns the state of its stage group (:mod:`blurcam.nodes`); the
 stream is the one place that knows their order. :class:`BackgroundBlur` is
@@ -27,6 +27,7 @@ from .nodes import CompositeNode, EffectNode, MaskNode, MaskPacket, StageTimes
 from .nodes.mask_node import FaceDetectorLike
 from .segment import Segmenter, SegmenterFactory, open_for
 from .settings import Settings
+from .upscale import upscale_linear
 
 __all__ = ["BackgroundBlur", "StageTimes", "Stream"]
 
@@ -60,7 +61,9 @@ class Stream:
         self.composite = CompositeNode(settings)
         self.times = StageTimes()  # ms per stage of the last frame
         self.frames = 0
-        self._alpha: U8 | None = None
+        self._alpha: U8 | None = None  # working-resolution alpha of the last frame
+        self._full: U8 | None = None  # ... at the frame's size, once asked for
+        self._size: tuple[int, int] | None = None
         self._inferred = False
 
     # ----------------------------------------------------------------- state
@@ -75,8 +78,17 @@ class Stream:
 
     @property
     def last_alpha(self) -> U8 | None:
-        """uint8 HxW alpha of the last frame (255 = person); valid until the next call."""
-        return self._alpha
+        """uint8 HxW alpha of the last frame at its size (255 = person), exactly the one the
+        output was composited with; valid until the next call.
+
+        Made when asked for: the frame itself is composited without writing it
+        out (:func:`blurcam.composite.render`).
+        """
+        if self._alpha is None or self._size is None:
+            return None
+        if self._full is None:
+            self._full = upscale_linear(self._alpha, self._size)
+        return self._full
 
     @property
     def last_inferred(self) -> bool:
@@ -107,7 +119,7 @@ class Stream:
         self.effect.reset()
         self.composite.reset()
         self.frames = 0
-        self._alpha = None
+        self._alpha = self._full = None
 
     def close(self) -> None:
         self.mask.close()
@@ -182,11 +194,11 @@ class Stream:
         tm.ms.clear()
         tm.ms.update(packet.times)
         self._inferred = packet.inferred
-        h, w = frame.shape[:2]
-        alpha = self.composite.alpha((w, h), packet, tm)
+        alpha = self.composite.alpha(packet, tm)
         layer, alpha = self.effect.run(frame, packet, alpha, tm)
-        self._alpha = alpha
-        out = self.composite.blend(frame, layer, alpha, tm)
+        self._alpha, self._full = alpha, None
+        self._size = (frame.shape[1], frame.shape[0])
+        out = self.composite.render(frame, layer, alpha, tm)
         self.frames += 1
         return out
 

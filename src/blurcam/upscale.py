@@ -23,15 +23,16 @@ from numpy.typing import NDArray
 
 from ._jit import Kernel
 
-__all__ = ["upscale_linear"]
+__all__ = ["row_weights", "upscale_linear"]
 
 U8 = NDArray[np.uint8]
 I32 = NDArray[np.int32]
 
 
 @lru_cache(maxsize=16)
-def _rows(src_h: int, dst_h: int) -> tuple[I32, I32, NDArray[np.uint16]]:
-    """Source row pair and 7-bit weight of the second for each output row (cv2's mapping)."""
+def row_weights(src_h: int, dst_h: int) -> tuple[I32, I32, NDArray[np.uint16]]:
+    """Source row pair and 7-bit weight of the second for each output row (cv2's mapping);
+    read-only arrays, shared between calls."""
     s = (np.arange(dst_h) + 0.5) * (src_h / dst_h) - 0.5
     s = np.clip(s, 0.0, src_h - 1)
     y0 = np.floor(s).astype(np.int32)
@@ -78,5 +79,5 @@ def upscale_linear(src: U8, size: tuple[int, int], out: U8 | None = None) -> U8:
     if out is None:
         out = np.empty(shape, np.uint8)
     n = w * (src.shape[2] if src.ndim == 3 else 1)
-    _vlerp(rows.reshape(src.shape[0], n), *_rows(src.shape[0], h), out.reshape(h, n))
+    _vlerp(rows.reshape(src.shape[0], n), *row_weights(src.shape[0], h), out.reshape(h, n))
     return out

@@ -4,7 +4,7 @@ and out, as MediaPipe's calculators do. :class:`blurcam.pipeline.Stream` wires t
 ::
 
     frame -> MaskNode.run -> MaskPacket -> CompositeNode.alpha -> alpha
-          -> EffectNode.run -> (layer, alpha) -> CompositeNode.blend -> out
+          -> EffectNode.run -> (layer, alpha) -> CompositeNode.render -> out
 """
 
 from __future__ import annotations

@@ -1,25 +1,26 @@
-"""The composite node: the packet's fit -> the full-resolution alpha; layer + alpha -> output.
+"""The composite node: the packet's fit -> the alpha; frame + layer + alpha -> output.
 
 Two declared steps, because the effect runs between them and needs the
-final alpha (the blur leaves the person out of the background, the keep
-region and the light wrap change the alpha):
+alpha (the blur leaves the person out of the background, a kept region and
+the light wrap change the alpha):
 
-* :meth:`CompositeNode.alpha`: in a :class:`~blurcam.nodes.mask_node.MaskPacket`
-  and the frame size; out uint8 HxW alpha at full resolution (255 = person).
-  The guided fit is applied at working resolution, tracked faces are held in
-  the foreground (``guards.protect_faces``), small frame-to-frame changes are
-  damped (``mask.settle_alpha``) and the result is upsampled once.
-* :meth:`CompositeNode.blend`: in the frame, the background layer and the
-  alpha; out the composited frame (``composite.blend``).
+* :meth:`CompositeNode.alpha`: in a :class:`~blurcam.nodes.mask_node.MaskPacket`;
+  out the uint8 alpha at working resolution (255 = person). The guided fit is
+  applied, tracked faces are held in the foreground (``guards.protect_faces``)
+  and small frame-to-frame changes are damped (``mask.settle_alpha``).
+* :meth:`CompositeNode.render`: in the frame, the background layer (full or
+  small) and the alpha; out the composited frame, in one full-resolution
+  pass that upsamples alpha and layer on the fly (``composite.render``).
 
 The node owns the face tracks, the last shown alpha (the history of
-``settle_alpha``) and the full-resolution buffers. Returned arrays are the
-node's buffers, valid until its next call.
+``settle_alpha``) and the output buffer. Returned arrays are valid until its
+next call.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Executor
 from typing import cast
 
 import cv2
@@ -36,13 +37,12 @@ __all__ = ["CompositeNode"]
 
 
 class CompositeNode:
-    """Face tracks, the settled alpha and the output buffers of one stream."""
+    """Face tracks, the settled alpha and the output buffer of one stream."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.faces: list[Face] = []  # tracked faces, in 0..1 of the frame
         self._shown: U8 | None = None  # last alpha out, working resolution (settle_alpha)
-        self._alpha: U8 | None = None  # full-resolution alpha buffer
         self._out: U8 | None = None  # output buffer
 
     def update(self, settings: Settings) -> None:
@@ -53,26 +53,19 @@ class CompositeNode:
         self.faces = []
         self._shown = None
 
-    def alpha(
-        self, frame_size: tuple[int, int], packet: MaskPacket, times: StageTimes | None = None
-    ) -> U8:
-        """uint8 alpha at ``frame_size`` (w, h), 255 = person: fit, face guard, settle, upsample."""
+    def alpha(self, packet: MaskPacket, times: StageTimes | None = None) -> U8:
+        """uint8 alpha at working resolution, 255 = person: fit applied, faces held, settled."""
         s = self.settings
         tm = times or StageTimes()
         t = time.perf_counter()
         a_work = mask.to_alpha(mask.apply_guided(*packet.coef, packet.grey), s.mask)
         t = tm.add("refine", t)
         self._guard_faces(a_work, packet)
-        t = tm.add("guards", t)
         # a fresh array every frame: kept as the history without a copy
         a8 = cast(U8, cv2.convertScaleAbs(a_work, alpha=255.0))
         self._shown = mask.settle_alpha(a8, self._shown, s.mask)
-        w, h = frame_size
-        if self._alpha is None or self._alpha.shape != (h, w):
-            self._alpha = np.empty((h, w), np.uint8)
-        out = mask.upsample_alpha(a8, (w, h), out=self._alpha)
-        tm.add("upsample", t)
-        return out
+        tm.add("guards", t)
+        return a8
 
     def _guard_faces(self, alpha: F32, packet: MaskPacket) -> None:
         """Track faces (with this frame's detections, if any), then force them into ``alpha``.
@@ -88,12 +81,23 @@ class CompositeNode:
             self.faces = track_faces(self.faces, packet.faces, packet.guide, hold=g.face_hold)
         self.faces = guards.protect_faces(alpha, self.faces, g.face_scale, g.face_core)
 
-    def blend(self, frame: U8, layer: U8, alpha: U8, times: StageTimes | None = None) -> U8:
-        """``frame`` over ``layer`` by ``alpha``: uint8 HxWx3 BGR, the node's buffer."""
+    def render(
+        self,
+        frame: U8,
+        layer: U8,
+        alpha: U8,
+        times: StageTimes | None = None,
+        *,
+        pool: Executor | None = None,
+    ) -> U8:
+        """``frame`` over ``layer`` by ``alpha`` (both upsampled in the pass): the node's buffer.
+
+        With ``pool`` half of the frame is composited on its thread.
+        """
         t = time.perf_counter()
         if self._out is None or self._out.shape != frame.shape:
             self._out = np.empty_like(frame)
-        out = composite.blend(frame, layer, alpha, out=self._out)
+        out = composite.render(frame, alpha, layer, self._out, pool=pool)
         if times is not None:
             times.add("composite", t)
         return out

@@ -1,12 +1,14 @@
 """The effect node: frame + packet + alpha -> (background layer, alpha).
 
 In: the full-resolution frame, its :class:`~blurcam.nodes.mask_node.MaskPacket`
-(the working-resolution frame and luminance) and the full-resolution alpha
-from :meth:`~blurcam.nodes.composite_node.CompositeNode.alpha`. Out: the
-uint8 HxWx3 layer that goes behind the person, and the alpha to blend with.
-The alpha handed in is never edited: when the effect changes it (a kept
-region raises it, the light wrap lowers it at the edge) the node returns its
-own copy.
+(the working-resolution frame and luminance) and the working-resolution
+alpha from :meth:`~blurcam.nodes.composite_node.CompositeNode.alpha`. Out:
+the uint8 layer that goes behind the person, at full resolution (a
+replacement picture) or at the small size an effect works at (blur, bokeh,
+depth: :func:`blurcam.composite.render` upsamples it on the fly), and the
+alpha to blend with. The alpha handed in is never edited: when the effect
+changes it (a kept region raises it, the light wrap lowers it at the edge)
+the node returns its own copy.
 
 The node owns what the effects keep between frames: the replacement source
 (image or looping video), the depth model and its last answer, the keep
@@ -29,7 +31,6 @@ from ..io.background import BackgroundSource, studio_backdrop
 from ..keep import KeepTracker, apply_keep, box_from_point
 from ..segment.depth import DepthEstimator
 from ..settings import EffectSettings, Settings
-from ..upscale import upscale_linear
 from .mask_node import MaskPacket
 from .timing import StageTimes
 
@@ -51,8 +52,7 @@ class EffectNode:
         self._keep: KeepTracker | None = None
         self._keep_key: object = None
         self._keep_scale = 1.0
-        self._bg: U8 | None = None  # the blur's full-resolution layer
-        self._layer: U8 | None = None  # the other effects' layer
+        self._layer: U8 | None = None  # the replacement's full-resolution layer
         self._alpha: U8 | None = None  # the alpha when the effect changes it
 
     def update(self, settings: Settings) -> None:
@@ -76,16 +76,17 @@ class EffectNode:
     ) -> tuple[U8, U8]:
         """The background layer for ``settings.effect.kind`` and the alpha to blend with.
 
-        On a ``packet.still`` frame (the gate carried the mask: the image is
-        as at the last model run) the layer of the frame before is used
-        again, as the mask is: for the blur its small layer, so only the
-        upsample runs (720p: ~0.6 ms saved on such a frame); for the other
-        effects the finished layer. A video background moves on every frame,
-        so it is never reused.
+        ``alpha`` is the working-resolution alpha (uint8, 255 = person). The
+        layer is the replacement picture at full resolution, or the small
+        layer of blur, bokeh or depth, or ``frame`` itself (effect ``none``,
+        or too weak to blur). On a ``packet.still`` frame (the gate carried
+        the mask: the image is as at the last model run) the layer of the
+        frame before is used again, as the mask is. A video background moves
+        on every frame, so it is never reused.
         """
         t = time.perf_counter()
         e = self.settings.effect
-        alpha = self._keep_region(packet.grey, alpha, e)
+        alpha = self._keep_region(packet.grey, alpha, e, (frame.shape[1], frame.shape[0]))
         layer, alpha = self._layer_for(frame, packet, alpha, e)
         self._frames += 1
         if times is not None:
@@ -114,50 +115,39 @@ class EffectNode:
         if reuse is not None and reuse[2] is not None:
             alpha = self._own(alpha)
             effects.wrap_alpha(alpha, reuse[2])  # the light wrap of the reused layer
+        layer: U8 | None
+        if reuse is not None:  # kept as it is, wrap weight and all
+            layer = reuse[1]
+            return (frame if layer is None else layer), alpha
         if e.kind == "blur":
-            low = (
-                reuse[1]
-                if reuse is not None
-                else effects.blur_layer((w, h), small, e.strength, alpha)
+            layer = effects.blur_layer((w, h), small, e.strength, alpha)
+        elif e.kind == "bokeh":
+            layer = effects.bokeh_layer(
+                (w, h), small, alpha, e.strength, shape=e.bokeh_shape, highlights=e.highlights
             )
-            self._reuse = (key, low, None)
-            if low is None:
-                return frame, alpha  # too weak to blur: the frame is its own background
-            if self._bg is None or self._bg.shape != frame.shape:
-                self._bg = np.empty_like(frame)
-            return upscale_linear(low, (w, h), self._bg), alpha
-        if reuse is not None and reuse[1] is not None:
-            return reuse[1], alpha
-        if self._layer is None or self._layer.shape != frame.shape:
-            self._layer = np.empty_like(frame)
-        bg, alpha, wrap = self._effect_layer(frame, small, alpha, e, self._layer)
-        video = e.kind == "replace" and self._background_source(e).is_video
-        self._reuse = None if video else (key, bg, wrap)
-        return bg, alpha
-
-    def _effect_layer(
-        self, frame: U8, small: U8, alpha: U8, e: EffectSettings, out: U8
-    ) -> tuple[U8, U8, U8 | None]:
-        """Bokeh, depth or replacement layer, in ``out`` (or a read-only picture), the
-        alpha, and the light wrap's weight (None: no wrap)."""
-        if e.kind == "bokeh":
-            bokeh = effects.bokeh_background(
-                frame,
-                small,
-                alpha,
-                e.strength,
-                shape=e.bokeh_shape,
-                highlights=e.highlights,
-                out=out,
-            )
-            return bokeh, alpha, None
-        if e.kind == "depth":
+        elif e.kind == "depth":
             depth = self._depth_map(small, alpha, e)
-            layer = effects.depth_background(frame, small, alpha, e.strength, depth, out=out)
-            return layer, alpha, None
+            layer = effects.depth_layer((w, h), small, alpha, e.strength, depth)
+        else:
+            img, alpha, wrap = self._replacement(frame, small, alpha, e)
+            video = self._background_source(e).is_video
+            self._reuse = None if video else (key, img, wrap)
+            return img, alpha
+        self._reuse = (key, layer, None)
+        # too weak to blur: the frame is its own background
+        return (frame if layer is None else layer), alpha
+
+    def _replacement(
+        self, frame: U8, small: U8, alpha: U8, e: EffectSettings
+    ) -> tuple[U8, U8, U8 | None]:
+        """The replacement picture at full resolution (in the node's buffer, or the
+        source's read-only picture), the alpha, and the light wrap's weight (or None)."""
         img = self._background_source(e).frame((frame.shape[1], frame.shape[0]))
         if e.harmonize == 0.0 and e.light_wrap == 0.0:
-            return img, alpha, None  # read-only: composite writes into its own buffer
+            return img, alpha, None  # read-only: the composite writes into its own buffer
+        if self._layer is None or self._layer.shape != frame.shape:
+            self._layer = np.empty_like(frame)
+        out = self._layer
         bg = effects.harmonize_background(img, small, e.harmonize, out=out)
         if bg is not out:
             out[...] = bg
@@ -213,30 +203,38 @@ class EffectNode:
             self._depth_raw = est(small)
         return effects.normalize_depth(self._depth_raw, alpha)
 
-    def _keep_region(self, grey: U8, alpha: U8, e: EffectSettings) -> U8:
-        """``alpha`` raised inside the kept (and tracked) box; as it was when nothing is kept."""
+    def _keep_region(
+        self, grey: U8, alpha: U8, e: EffectSettings, frame_size: tuple[int, int]
+    ) -> U8:
+        """``alpha`` raised inside the kept (and tracked) box; as it was when nothing is kept.
+
+        ``grey`` and ``alpha`` are at working resolution; the box is given in
+        pixels of the frame (``frame_size``) and tracked in ``grey``.
+        """
         if e.keep_point is None and e.keep_box is None:
             self._keep = None
             return alpha
-        h, w = alpha.shape[:2]
+        w, h = frame_size
         if e.keep_box is not None:
             box = tuple(float(v) for v in e.keep_box)
         else:
             assert e.keep_point is not None
             box = box_from_point(e.keep_point, e.keep_size * min(w, h), (w, h))
+        sc = grey.shape[1] / w
+        work = tuple(v * sc for v in box)
         alpha = self._own(alpha)
         if not e.keep_track:
-            apply_keep(alpha, box)  # type: ignore[arg-type]
+            self._keep = None
+            apply_keep(alpha, work)
             return alpha
-        sc = grey.shape[1] / w
         key = (e.keep_point, e.keep_box, e.keep_size, (w, h))
         if self._keep is None or self._keep_key != key or self._frames == 0:
-            self._keep = KeepTracker(grey, tuple(v * sc for v in box))
+            self._keep = KeepTracker(grey, work)
             self._keep_key = key
             self._keep_scale = sc
         else:
             self._keep.update(grey)
-        apply_keep(alpha, self.keep_box)  # type: ignore[arg-type]
+        apply_keep(alpha, self._keep.box)
         return alpha
 
     @property
