@@ -264,7 +264,7 @@ def test_quality_level_sets_mask_resolution() -> None:
     assert runner.applied.mask.refine_width == LEVELS[3].refine_width
     runner.quality.index = 4
     runner._set_level(runner.quality.level)
-    assert runner.applied.mask.refine is False
+    assert runner.applied.mask.refine_width == LEVELS[4].refine_width
     # the user's own settings are untouched by the level
     assert runner.settings.mask.refine_width == Settings().mask.refine_width
 
@@ -296,8 +296,52 @@ def test_adaptive_quality_degrades_then_recovers() -> None:
         window(0.2 * interval)
     assert q.index == 3
     window(0.2 * interval)
-    assert q.index == 2
-    assert [lv for _, lv in q.changes] == [1, 2, 3, 2, 3, 2]
+    assert q.index == 2  # the climb starts
+    window(0.2 * interval)
+    assert q.index == 1 and q.patience == 3  # the step held: one window per level now
+    window(0.2 * interval)
+    assert q.index == 0
+    assert [lv for _, lv in q.changes] == [1, 2, 3, 2, 3, 2, 1, 0]
+
+
+def test_adaptive_quality_climbs_back_within_seconds_and_never_waits_long() -> None:
+    """A load that pushed the ladder to the bottom is left behind within a few seconds
+    of latency returning under budget, even after failed climbs (patience is capped)."""
+    q = AdaptiveQuality(fps=30.0, window=0.95)  # 30 frames a window
+    interval = 1 / 30
+    t = 0.0
+
+    def seconds(n: int, latency: float) -> None:
+        nonlocal t
+        for _ in range(30 * n):
+            t += interval
+            q.observe(t, latency, latency)
+
+    for _ in range(6):  # a load that comes and goes: every climb fails at first
+        seconds(5, 1.5 * interval)
+        assert q.index == len(LEVELS) - 1
+        seconds(1, 0.2 * interval)
+    assert q.patience <= q.max_patience
+    seconds(10, 1.5 * interval)
+    start = t
+    while q.index > 0:
+        seconds(1, 0.2 * interval)
+        assert t - start < q.max_patience + len(LEVELS), "stuck at a low level"
+    fresh = AdaptiveQuality(fps=30.0, window=0.95, start=len(LEVELS) - 1)
+    t0 = t
+    while fresh.index > 0:
+        t += interval
+        fresh.observe(t, 0.2 * interval, 0.2 * interval)
+    assert t - t0 <= fresh.base_patience + len(LEVELS) - 1 + 0.5  # seconds
+
+
+def test_every_level_keeps_the_edge_refined_and_the_model_close() -> None:
+    for lv in LEVELS:
+        assert lv.every <= 3 and lv.refine_width >= 240
+    from blurcam.adaptive import apply_level
+
+    s = apply_level(Settings(), LEVELS[-1])
+    assert s.mask.refine and s.mask.refine_width == LEVELS[-1].refine_width
 
 
 def test_adaptive_quality_off_keeps_the_level() -> None:

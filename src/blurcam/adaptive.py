@@ -1,7 +1,7 @@
 """The one adaptive-quality policy of live video (``blurcam cam``) and WebRTC (``blurcam serve``).
 
 A ladder of :class:`Level` s trades mask quality for time: how often the model
-runs, the working width of the mask and whether the guided refinement runs.
+runs and the working width of the mask.
 :class:`AdaptiveQuality` watches what each window of frames cost (latency,
 busy time, drops) against the frame interval and moves along the ladder;
 :func:`apply_level` turns the user's settings into the settings of a level.
@@ -29,21 +29,23 @@ class Level:
     index: int
     every: int  # run the model on every Nth frame
     refine_width: int  # cap on the mask working width (mask resolution)
-    refine: bool  # image-guided edge refinement
     sync: bool  # composite waits (bounded) for its own frame's mask
 
     def describe(self) -> str:
-        edge = f"refine {self.refine_width}px" if self.refine else f"mask {self.refine_width}px"
         wait = ", same-frame mask" if self.sync else ""
-        return f"L{self.index}: model every {self.every} frame(s), {edge}{wait}"
+        return f"L{self.index}: model every {self.every} frame(s), mask {self.refine_width}px{wait}"
 
 
+# Every level keeps the guided refinement: it fits the carried mask to each new
+# frame, so the edge stays on the person between model runs (without it the
+# lowest level showed a wide halo of the old background around a moving head).
+# The model is never more than 3 frames apart, for the same reason.
 LEVELS: tuple[Level, ...] = (
-    Level(0, 1, 480, True, True),
-    Level(1, 2, 480, True, False),
-    Level(2, 3, 320, True, False),
-    Level(3, 4, 240, True, False),
-    Level(4, 6, 160, False, False),
+    Level(0, 1, 480, True),
+    Level(1, 2, 480, False),
+    Level(2, 2, 320, False),
+    Level(3, 3, 320, False),
+    Level(4, 3, 240, False),
 )
 
 
@@ -59,11 +61,15 @@ class AdaptiveQuality:
 
     Per window (``window`` seconds of frames): *bad* when any frame was
     dropped, or latency p95 exceeded ``high`` x the frame interval, or the
-    composite's busy time p90 exceeded ``high`` x interval: go one level down
-    in quality at once. *Good* when nothing dropped and both stayed under
-    ``low`` x interval: after ``patience`` good windows in a row go one level
-    up. An up-move followed at once by a bad window doubles ``patience`` (up
-    to 32) so the ladder settles instead of oscillating.
+    busy time p90 exceeded ``high`` x interval: go one level down at once.
+    *Good* when nothing dropped and both stayed under ``low`` x interval.
+    The climb back starts after ``patience`` good windows in a row and then
+    goes on one level per good window, so a load that is gone is left
+    behind within a few seconds (the bottom to the top: ``patience`` +
+    ``len(levels) - 2`` windows). An up-move followed at once by a bad window
+    was too much: ``patience`` doubles (at most ``max_patience``) so the
+    ladder settles instead of oscillating, and a later successful climb
+    restores it.
     """
 
     def __init__(
@@ -74,8 +80,9 @@ class AdaptiveQuality:
         start: int = 0,
         window: float = 1.0,
         high: float = 0.85,
-        low: float = 0.55,
-        patience: int = 3,
+        low: float = 0.6,
+        patience: int = 2,
+        max_patience: int = 8,
         enabled: bool = True,
     ) -> None:
         self.interval = 1.0 / fps
@@ -83,6 +90,7 @@ class AdaptiveQuality:
         self.index = min(max(0, start), len(self.levels) - 1)
         self.window, self.high, self.low = window, high, low
         self.base_patience = self.patience = patience
+        self.max_patience = max_patience
         self.enabled = enabled
         self._lat: list[float] = []
         self._busy: list[float] = []
@@ -114,24 +122,25 @@ class AdaptiveQuality:
         if not self.enabled:
             return None
         budget = self.interval
+        raised, self._just_raised = self._just_raised, False
         if drops or lat95 > self.high * budget or busy90 > self.high * budget:
             self._good = 0
-            if self._just_raised:
-                self.patience = min(32, self.patience * 2)
-            self._just_raised = False
+            if raised:
+                self.patience = min(self.max_patience, self.patience * 2)
             if self.index + 1 < len(self.levels):
                 return self._move(now, self.index + 1, lat95, busy90, drops)
             return None
-        self._just_raised = False
-        if lat95 < self.low * budget and busy90 < self.low * budget:
-            self._good += 1
-            if self._good >= self.patience and self.index > 0:
-                self._good = 0
-                self._just_raised = True
-                return self._move(now, self.index - 1, lat95, busy90, drops)
-        else:
+        if not (lat95 < self.low * budget and busy90 < self.low * budget):
             self._good = 0
-            self.patience = max(self.base_patience, self.patience - 1)
+            return None
+        self._good += 1
+        if raised:  # the last step held: climb on one good window at a time
+            self.patience = self.base_patience
+            self._good = max(self._good, self.patience)
+        if self._good >= self.patience and self.index > 0:
+            self._good = 0
+            self._just_raised = True
+            return self._move(now, self.index - 1, lat95, busy90, drops)
         return None
 
     def _move(self, now: float, index: int, lat95: float, busy90: float, drops: int) -> Level:
@@ -150,9 +159,6 @@ class AdaptiveQuality:
 
 
 def apply_level(settings: Settings, level: Level) -> Settings:
-    """``settings`` with the mask working width capped and refinement off as ``level`` says."""
+    """``settings`` with the mask working width capped as ``level`` says."""
     m = settings.mask
-    mask = replace(
-        m, refine_width=min(m.refine_width, level.refine_width), refine=m.refine and level.refine
-    )
-    return replace(settings, mask=mask)
+    return replace(settings, mask=replace(m, refine_width=min(m.refine_width, level.refine_width)))
