@@ -91,7 +91,7 @@ def test_settings_validation() -> None:
         np.zeros((7, 9), np.uint8),
         np.zeros((7, 9, 1), np.uint8),
         np.zeros((7, 9, 4), np.uint8),
-        np.zeros((7, 9, 3), np.uint16),
+        np.full((7, 9, 3), 4096, np.uint16),
         np.zeros((7, 9, 3), np.float32),
     ],
 )

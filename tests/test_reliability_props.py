@@ -31,6 +31,9 @@ from blurcam.frame import as_bgr
 from blurcam.settings import EFFECTS, EffectSettings, GuardSettings, Settings
 from blurcam.testing import synthetic_frame
 
+# odd dtypes are drawn on purpose: as_bgr's guesses about them warn (tests/test_frame.py)
+pytestmark = pytest.mark.filterwarnings("ignore::blurcam.errors.InputWarning")
+
 PROPS = settings(
     max_examples=50,
     deadline=None,

@@ -408,7 +408,8 @@ def test_serve_port_in_use_is_one_line(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_upload_decoding_in_memory() -> None:
     from blurcam.errors import SourceError
-    from blurcam.web.upload import decode_upload, image_header
+    from blurcam.io.image import image_header
+    from blurcam.web.upload import decode_upload
 
     img = synthetic_frame(97, 61)
     for ext, fmt in ((".png", "png"), (".jpg", "jpeg"), (".webp", "webp")):

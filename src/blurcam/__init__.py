@@ -10,6 +10,7 @@ from __future__ import annotations
 from .errors import (
     BlurcamError,
     DeviceUnavailableError,
+    InputWarning,
     ModelError,
     SettingsError,
     SinkError,
@@ -27,6 +28,7 @@ __all__ = [
     "DeviceUnavailableError",
     "EffectSettings",
     "GuardSettings",
+    "InputWarning",
     "MaskSettings",
     "ModelError",
     "SegmentSettings",

@@ -12,6 +12,8 @@ Every error a user can cause (a bad file, a bad option, a missing device) is a
     ├── SourceError                        input cannot be read         exit 4
     │   └── DeviceUnavailableError         camera gone / no v4l2 device exit 6
     └── SinkError                          output cannot be written     exit 5
+
+    InputWarning (UserWarning)              an input blurcam had to guess about
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "BlurcamError",
     "DeviceUnavailableError",
+    "InputWarning",
     "ModelError",
     "SettingsError",
     "SinkError",
@@ -60,3 +63,11 @@ class DeviceUnavailableError(SourceError):
     """A camera or virtual-camera device is absent or busy."""
 
     exit_code = 6
+
+
+class InputWarning(UserWarning):
+    """An input that was read by a guess (a 16-bit frame holding 8-bit values...).
+
+    A warning, not an error: the guess is the likely intent, and a stream
+    must go on; shown once per place in the caller's code, as warnings are.
+    """

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ModelError
+from .segment.litert import quiet_native_stderr
 from .segment.registry import bundled_path
 from .segment.spec import sha256_file
 
@@ -221,7 +222,8 @@ class FaceDetector:
             from ai_edge_litert.interpreter import Interpreter
 
             self._interp = Interpreter(model_path=str(path), num_threads=threads)
-            self._interp.allocate_tensors()
+            with quiet_native_stderr():
+                self._interp.allocate_tensors()
         except (ImportError, ValueError, RuntimeError) as e:
             raise ModelError(f"cannot load face model {path}: {e}") from e
         inp = self._interp.get_input_details()[0]

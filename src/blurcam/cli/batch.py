@@ -19,11 +19,10 @@ from rich.progress import (
 from ..batch import Tick, discover, make_plan, run_batch, write_report
 from ..batch.plan import STATE_DIR
 from ..errors import SettingsError
-from ..io.video import QUALITY
 from ..jobs import check_files
 from ..settings import Settings
 from .common import err_console
-from .options import with_settings
+from .options import Quality, check_quality, with_settings
 
 Workers = Annotated[
     int | None,
@@ -59,9 +58,7 @@ def batch(
     retry: Annotated[
         int, typer.Option("--retry", min=0, help="Extra attempts after a transient failure.")
     ] = 1,
-    quality: Annotated[
-        str, typer.Option("--quality", "-q", help="Encoder speed/size: draft, fast, good, best.")
-    ] = "fast",
+    quality: Quality = "fast",
     report: Annotated[
         Path | None,
         typer.Option(
@@ -83,9 +80,12 @@ def batch(
     for its file. Changing any option that changes the frames redoes the
     files it applies to.
     """
+    check_quality(quality)
     check_files(settings)
-    if quality not in QUALITY:
-        raise SettingsError(f"--quality must be one of {', '.join(QUALITY)}, got {quality!r}")
+    if input.is_dir() and output_dir.resolve() == input.resolve():
+        raise SettingsError(
+            f"the output folder is the input folder ({input}): give another output folder"
+        )
     items = discover(input, exclude=output_dir)
     jobs = make_plan(items, output_dir, settings, quality)
     todo = sum(1 for j in jobs if not j.done)

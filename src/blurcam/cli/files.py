@@ -12,11 +12,8 @@ import typer
 from .. import jobs
 from ..settings import Settings
 from .common import FrameProgress, err_console, progress_bar
-from .options import with_settings
+from .options import Quality, check_quality, with_settings
 
-Quality = Annotated[
-    str, typer.Option("--quality", "-q", help="Encoder speed/size: draft, fast, good, best.")
-]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 
 
@@ -46,6 +43,7 @@ def blur(
     ] = None,
 ) -> None:
     """Blur or replace the background of an image or a video (audio is copied unchanged)."""
+    check_quality(quality)
     jobs.check_files(settings)
     with _progress("blur", input) as bar:
         n = jobs.blur_file(

@@ -20,9 +20,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from ..errors import SettingsError
+from ..io.video import QUALITY
 from ..settings import DEFAULT_THREADS, EffectSettings, GuardSettings, Settings, build_settings
 
-__all__ = ["Device", "Model", "Strength", "Threads", "with_settings"]
+__all__ = ["Device", "Model", "Quality", "Strength", "Threads", "check_quality", "with_settings"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +50,19 @@ Threads = Annotated[
     ),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, gpu or npu (falls back to cpu).")]
+Quality = Annotated[
+    str, typer.Option("--quality", "-q", help="Encoder speed/size: draft, fast, good, best.")
+]
+
+
+def check_quality(quality: str) -> None:
+    """Refuse an unknown ``--quality`` before any work (a bad option, exit 2).
+
+    Raises:
+        SettingsError: not one of :data:`blurcam.io.video.QUALITY`.
+    """
+    if quality not in QUALITY:
+        raise SettingsError(f"--quality must be one of {', '.join(QUALITY)}, got {quality!r}")
 
 
 def _opt(name: str, annotation: Any, default: Any) -> inspect.Parameter:

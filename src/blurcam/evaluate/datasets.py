@@ -123,6 +123,11 @@ def discover(root: Path | str) -> list[Dataset]:
         SourceError: ``root`` is missing or holds no set.
     """
     root = Path(root)
+    if root.is_file():
+        raise SourceError(
+            f"{root} is a file: give the folder that holds images/+masks/ sets or "
+            "<sequence>/frames/+<sequence>/masks/ sequences"
+        )
     if not root.is_dir():
         raise SourceError(f"dataset folder not found: {root}")
     image_sets: list[Dataset] = []

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -11,13 +17,18 @@ from numpy.typing import NDArray
 from ..errors import ModelError
 from .spec import ModelSpec, check_io_shapes, postprocess, preprocess
 
-__all__ = ["LiteRTModel", "LiteRTSegmenter"]
+__all__ = ["LiteRTModel", "LiteRTSegmenter", "quiet_native_stderr"]
 
 log = logging.getLogger(__name__)
 
 
 def _load_delegates(device: str) -> list[Any]:
-    """GPU/NPU delegates when asked for and installed; CPU (XNNPACK) otherwise."""
+    """GPU/NPU delegates when asked for and installed; CPU (XNNPACK) otherwise.
+
+    A library is opened with ctypes first: ``load_delegate`` on a missing one
+    leaves a half-made object whose destructor prints an "Exception ignored"
+    traceback, and a missing GPU is no error, only a fallback.
+    """
     if device in ("cpu", "auto"):
         return []
     from ai_edge_litert.interpreter import load_delegate
@@ -25,11 +36,44 @@ def _load_delegates(device: str) -> list[Any]:
     names = {"gpu": ["libtensorflowlite_gpu_delegate.so"], "npu": ["libedgetpu.so.1"]}[device]
     for lib in names:
         try:
+            ctypes.CDLL(lib)
+        except OSError:
+            continue
+        try:
             return [load_delegate(lib)]
         except (OSError, ValueError, RuntimeError):
             continue
     log.warning("no LiteRT %s delegate found (%s); running on CPU", device, ", ".join(names))
     return []
+
+
+_FD2 = threading.Lock()  # one redirection of the process's stderr at a time
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 to /dev/null for the block.
+
+    LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from
+    C++ when a model's tensors are allocated, with no switch to turn it off;
+    on a terminal it breaks into progress bars (every ``blurcam blur``, every
+    batch worker). Held only around the allocation; failures still raise.
+    """
+    with _FD2:
+        try:
+            saved = os.dup(2)
+            null = os.open(os.devnull, os.O_WRONLY)
+        except OSError:  # no stderr to redirect (a daemon): nothing to hide
+            yield
+            return
+        try:
+            sys.stderr.flush()
+            os.dup2(null, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(null)
 
 
 class LiteRTModel:
@@ -67,7 +111,8 @@ class LiteRTModel:
     def allocate(self) -> None:
         """Allocate the tensors (after the owner has checked the shapes)."""
         try:
-            self._interp.allocate_tensors()
+            with quiet_native_stderr():
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"cannot load {self.spec.path} as a LiteRT model: {e}") from e
 
