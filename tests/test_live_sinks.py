@@ -188,18 +188,20 @@ def test_explain_keeps_one_line() -> None:
     assert str(e) == "cannot start the virtual camera: line one"
 
 
-def test_file_sink_behind_leaves_frames_out_instead_of_blocking(tmp_path: Path) -> None:
-    import queue
+def test_file_sink_behind_leaves_frames_out_instead_of_blocking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
 
+    from blurcam.live import sinks
+
+    gate = threading.Event()  # the encoder thread waits on it before its first frame: stuck
+    monkeypatch.setattr(sinks, "lower_thread_priority", lambda nice: gate.wait())
     out = tmp_path / "rec.mp4"
     sink = FileSink(out, (64, 48), 10.0, queue_size=2)
-    real_q = sink._q
-    sink._q = queue.Queue(maxsize=2)  # nobody reads this one: a stuck encoder
     for i in range(10):
         sink.write(synthetic_frame(64, 48), i / 10)  # returns at once every time
     assert sink.frames == 2 and sink.dropped == 8
-    held, sink._q = sink._q, real_q
-    while not held.empty():
-        real_q.put(held.get())
+    gate.set()
     sink.close()
     assert len(_frames(out)) == 2

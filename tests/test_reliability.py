@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import pytest
 
-import blurcam.io.video as video_mod
+import blurcam.io.video_writer as writer_mod
 from blurcam.cli.app import main
 from blurcam.io.video import probe_video
 from blurcam.pipeline import Stream
@@ -479,7 +479,7 @@ def test_disk_full_during_write(
         c = real_open(path, mode, **kw)
         return _FullDisk(c, after) if mode == "w" else c
 
-    monkeypatch.setattr(video_mod.av, "open", fake_open)
+    monkeypatch.setattr(writer_mod.av, "open", fake_open)
     assert run("blur", src, dst, "--force") == SINK
     one_error_line(capfd, "No space left on device")
     assert digest(src) == before
