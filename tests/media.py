@@ -18,12 +18,22 @@ def make_video(
     fps: int = 12,
     audio: bool = True,
     codec: str = "libx264",
+    rotation: int | None = None,
 ) -> Path:
-    """Encode a clip of a disc moving across a striped background, with a 440 Hz tone."""
+    """Encode a clip of a disc moving across a striped background, with a 440 Hz tone.
+
+    ``size`` is the stored size; with ``rotation`` the stream gets a display
+    matrix (as phones write), so players show it turned by that many degrees
+    counter-clockwise. An odd size is stored as yuv444p for H.264 (it needs
+    even sizes in yuv420p).
+    """
     w, h = size
     with av.open(str(path), "w") as out:
         vs = out.add_stream(codec, rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        odd = codec == "libx264" and (w % 2 or h % 2)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv444p" if odd else "yuv420p"
+        if rotation is not None:
+            vs.set_display_rotation(rotation)
         as_ = None
         if audio:
             as_ = out.add_stream("aac", rate=44100)
