@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import SinkError
 from ..io import VideoReader, VideoWriter
-from ..io.video import DECODE_AHEAD, ENCODE_QUEUE, QUALITY, process_video
+from ..io.video import process_video
 from ..jobs import opencv_threads
 from ..pipeline import Stream
 from ..settings import Settings
@@ -95,32 +95,26 @@ def blur_segment(
     """Blur the frames of one segment of ``src`` into a video-only H.264 part ``dst``.
 
     The same reader, writer and threads as a whole-file job (upright frames,
-    odd sizes kept), with B-frames off so that the parts concatenate and
-    timestamps moved back by the segment's offset. Returns frames written.
-    ``dst`` appears only on success.
+    odd sizes kept), with B-frames off so that the parts concatenate; the
+    part starts at time 0 (:attr:`Segment.offset` is what :func:`stitch`
+    adds back). Returns frames written. ``dst`` appears only on success.
 
     Raises:
         SourceError: the input cannot be read or the segment holds no frame.
         SinkError: the part cannot be written.
     """
-    preset, crf = QUALITY[quality]
-    with (
-        contextlib.closing(Stream(settings)) as stream,
-        VideoReader(src, start=segment.start, end=segment.end, ahead=DECODE_AHEAD) as reader,
-        VideoWriter(
+    with contextlib.closing(Stream(settings)) as stream, opencv_threads(1):
+        return process_video(
+            src,
             dst,
-            reader.size,
-            reader.rate,
-            time_base=reader.time_base,
-            preset=preset,
-            crf=crf,
+            stream.process_iter,
+            quality=quality,
+            start=segment.start,
+            end=segment.end,
             bframes=False,
-            queue_size=ENCODE_QUEUE,
-        ) as writer,
-        opencv_threads(1),
-    ):
-        shift = int(segment.offset / reader.time_base)  # exact: offset = start * time base
-        return process_video(reader, writer, stream.process_iter, shift=shift, progress=progress)
+            audio=False,
+            progress=progress,
+        )
 
 
 def _seconds(packet: Any) -> float:

@@ -22,10 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import cast
 
-import numpy as np
-from numpy.typing import NDArray
-
 from ..errors import SinkError
+from ..frame import U8
 from .video_reader import (
     DecodedFrame,
     VideoInfo,
@@ -53,7 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-U8 = NDArray[np.uint8]
 
 # frames in, results out in the same order (may keep a few frames in flight)
 FramesProcessor = Callable[[Iterable[U8]], Iterable[U8]]
@@ -77,44 +74,72 @@ def iter_frames(path: Path) -> Iterator[tuple[U8, float]]:
 
 
 def process_video(
-    reader: VideoReader,
-    writer: VideoWriter,
+    src: Path,
+    dst: Path,
     process: FramesProcessor,
     *,
-    shift: int = 0,
+    quality: str = "fast",
+    start: int | None = None,
+    end: int | None = None,
+    bframes: bool = True,
+    audio: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write ``process``'s result for every frame of ``reader`` with that frame's timestamp.
+    """Read ``src`` (or its ``[start, end)`` range), run ``process``, write ``dst``.
 
-    Timestamps move back by ``shift`` ticks (a split part starts at 0). The
-    reader's audio packets go to the writer as they come, so audio may reach
-    the muxer a frame or two ahead of the video beside it, which its
-    interleaving absorbs. ``writer`` must count time in ``reader.time_base``.
-    Returns the number of frames written; the caller closes both.
+    The one frame loop of every video job: a whole file (:func:`transcode`)
+    and a split part (:func:`blurcam.batch.split.blur_segment`, a range with
+    ``bframes=False`` and no audio). Each result is written with its input
+    frame's timestamp; a range starts at 0 in ``dst`` (``start`` subtracted:
+    an MP4 that starts later gets an edit list in milliseconds, which shifts
+    its frames by a rounding error on reading). The reader's audio packets go
+    to the writer as they come, so audio may reach the muxer a frame or two
+    ahead of the video beside it, which its interleaving absorbs. Returns
+    the number of frames written; ``dst`` appears only on success.
+
+    Raises:
+        SourceError: ``src`` cannot be read or no frame (in range) decodes.
+        SinkError: ``dst`` cannot be written.
     """
-    stamps: deque[int] = deque()  # timestamps of frames whose result has not come back
+    preset, crf = QUALITY[quality]
+    with (
+        VideoReader(src, start=start, end=end, audio=audio, ahead=DECODE_AHEAD) as reader,
+        VideoWriter(
+            dst,
+            reader.size,
+            reader.rate,
+            time_base=reader.time_base,
+            preset=preset,
+            crf=crf,
+            bframes=bframes,
+            audio=reader.audio_stream,
+            queue_size=ENCODE_QUEUE,
+        ) as writer,
+    ):
+        shift = start or 0
+        stamps: deque[int] = deque()  # timestamps of frames whose result has not come back
 
-    def images() -> Iterator[U8]:
-        for item in reader.items():
-            if isinstance(item, DecodedFrame):
-                stamps.append(item.pts)
-                yield item.image
-            else:
-                writer.write_audio(item)
+        def images() -> Iterator[U8]:
+            for item in reader.items():
+                if isinstance(item, DecodedFrame):
+                    stamps.append(item.pts)
+                    yield item.image
+                else:
+                    writer.write_audio(item)
 
-    n = 0
-    results = process(images())
-    try:
-        for res in results:
-            writer.write(res, stamps.popleft() - shift)
-            n += 1
-            if progress is not None:
-                progress(n)
-    finally:
-        close = getattr(results, "close", None)
-        if close is not None:  # a generator stopped early: let it release its helpers
-            close()
-    return n
+        n = 0
+        results = process(images())
+        try:
+            for res in results:
+                writer.write(res, stamps.popleft() - shift)
+                n += 1
+                if progress is not None:
+                    progress(n)
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:  # a generator stopped early: let it release its helpers
+                close()
+        return n
 
 
 def transcode(
@@ -148,21 +173,7 @@ def transcode(
     if ext not in CODEC_BY_EXT:
         raise SinkError(f"unknown video extension {ext!r}: use {', '.join(CODEC_BY_EXT)}")
     run = cast(FramesProcessor, process) if many else _per_frame(process)
-    preset, crf = QUALITY[quality]
-    with (
-        VideoReader(src, audio=True, ahead=DECODE_AHEAD) as reader,
-        VideoWriter(
-            dst,
-            reader.size,
-            reader.rate,
-            time_base=reader.time_base,
-            preset=preset,
-            crf=crf,
-            audio=reader.audio_stream,
-            queue_size=ENCODE_QUEUE,
-        ) as writer,
-    ):
-        return process_video(reader, writer, run, progress=progress)
+    return process_video(src, dst, run, quality=quality, progress=progress)
 
 
 def _per_frame(process: Callable[[U8], U8] | FramesProcessor) -> FramesProcessor:

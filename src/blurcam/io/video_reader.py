@@ -37,9 +37,9 @@ from typing import Any
 import av
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 from ..errors import SourceError
+from ..frame import U8
 from .atomic import check_input_file
 from .handoff import END, Worker
 
@@ -56,7 +56,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-U8 = NDArray[np.uint8]
 
 # Everything PyAV raises for bad data. UnicodeDecodeError: metadata in a broken
 # charset; ValueError/IndexError/TypeError/AttributeError/ZeroDivisionError:

@@ -43,10 +43,10 @@ from typing import Any
 import av
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 from ..errors import SinkError
-from .atomic import atomic_output
+from ..frame import U8
+from .atomic import KeepOrDiscard, atomic_output
 from .frames import bgr_to_video_frame
 from .handoff import END, Worker
 from .video_reader import BAD_DATA, Packet
@@ -55,7 +55,6 @@ __all__ = ["CODEC_BY_EXT", "QUALITY", "VideoWriter"]
 
 log = logging.getLogger(__name__)
 
-U8 = NDArray[np.uint8]
 
 # --quality -> (libx264 preset, crf)
 QUALITY: dict[str, tuple[str, int]] = {
@@ -86,7 +85,7 @@ def sink_error(e: BaseException, what: str) -> SinkError:
     return SinkError(f"{what}: {e}")
 
 
-class VideoWriter:
+class VideoWriter(KeepOrDiscard):
     """Encode BGR frames (or copy encoded packets) into a video file, atomically.
 
     ``size`` is (width, height) and ``rate`` the nominal frame rate; the
@@ -424,12 +423,3 @@ class VideoWriter:
         err = SinkError(f"writing {self.path} was abandoned")
         with contextlib.suppress(SinkError):
             self._exit.__exit__(SinkError, err, None)
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from ..errors import DeviceUnavailableError, SinkError
 from ..io import VideoWriter, check_output_path
+from ..io.atomic import KeepOrDiscard
 
 __all__ = [
     "MODPROBE_HINT",
@@ -70,26 +71,11 @@ class LiveSink(Protocol):
     def abort(self) -> None: ...
 
 
-class _Base:
+class _Base(KeepOrDiscard):
     name = "sink"
 
     def write(self, frame: U8, ts: float) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        self.close()
-
-    def __enter__(self) -> _Base:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class NullSink(_Base):
