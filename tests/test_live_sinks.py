@@ -158,10 +158,15 @@ def test_file_sink_keeps_an_existing_file(tmp_path: Path) -> None:
 
 
 def test_file_sink_with_odd_size_and_no_frames(tmp_path: Path) -> None:
+    """An odd size is kept exactly (H.264 in yuv444p), as every VideoWriter keeps it."""
     out = tmp_path / "rec.mkv"
     with FileSink(out, (65, 49), 15.0) as sink:
+        assert sink.size == (65, 49)
         sink.write(synthetic_frame(65, 49), 0.0)
     assert len(_frames(out)) == 1
+    with av.open(str(out)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.width, cc.height, cc.pix_fmt) == (65, 49, "yuv444p")
     empty = tmp_path / "none.mp4"
     FileSink(empty, (64, 48), 15.0).close()
     assert not empty.exists() and not list(tmp_path.glob(".*part*"))

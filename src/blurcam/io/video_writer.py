@@ -35,6 +35,7 @@ import contextlib
 import errno
 import logging
 import os
+from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -140,6 +141,9 @@ class VideoWriter(KeepOrDiscard):
         self._last_adts = _NO_PTS  # last copied audio dts
         self._last_time = float("-inf")  # last copied video packet, seconds
         self._resized = False
+        # frame buffers the encode thread has finished with, for write() to fill again:
+        # a fresh 6 MB array per 1080p frame costs more in page faults than the copy
+        self._spare: deque[U8] = deque()
         self._copying = template is not None
         self._state = "open"  # -> "closed" | "aborted"
         self._exit = contextlib.ExitStack()
@@ -265,17 +269,29 @@ class VideoWriter(KeepOrDiscard):
                 self._resized = True
             frame = np.asarray(cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA))
         elif self._worker is not None:
-            frame = np.array(frame, copy=True)  # the caller may reuse its buffer
+            frame = self._copy(frame)  # the caller may reuse its buffer
         if pts is not None and self._enc_tb != self.time_base:
             pts = round(pts * self.time_base / self._enc_tb)
         if pts is None or pts <= self._last_pts:
             pts = self._last_pts + 1 if self._last_pts != _NO_PTS else 0
         if not self._send(("v", frame, pts)):
             self.dropped += 1
+            self._spare.append(frame)  # our own copy, never queued
             return False
         self._last_pts = pts
         self.frames += 1
         return True
+
+    def _copy(self, frame: U8) -> U8:
+        """A copy of ``frame`` in a spare buffer (at most queue size + 2 exist)."""
+        try:
+            buf = self._spare.pop()
+        except IndexError:
+            return np.array(frame, copy=True)
+        if buf.shape != frame.shape:
+            return np.array(frame, copy=True)
+        np.copyto(buf, frame)
+        return buf
 
     def write_packet(self, packet: Packet) -> None:
         """Copy an encoded video packet of the ``template`` stream (timestamps as they are).
@@ -326,6 +342,8 @@ class VideoWriter(KeepOrDiscard):
         out = self._out
         if kind == "v":
             vf = bgr_to_video_frame(obj)
+            if self._worker is not None:
+                self._spare.append(obj)  # converted: write() may fill it again
             vf.pts = pts
             vf.time_base = self._enc_tb  # the muxer may change the stream's own
             for packet in self._vs.encode(vf):
