@@ -11,7 +11,9 @@ a 60 s 1080p30 file with audio on 2 cores: 2.66x -> 3.29x real time with
 What changes against one process: the mask history starts afresh at each cut
 (one frame of smoothing, at a keyframe), and the video is encoded without
 B-frames (the parts must concatenate), a few percent larger at the same
-quality. The frame count and timestamps are the same.
+quality. The frame count, timestamps, orientation and size are the same: the
+parts are read and written by the same VideoReader and VideoWriter as one
+process uses.
 """
 
 from __future__ import annotations
