@@ -83,6 +83,7 @@ def process_video(
     end: int | None = None,
     bframes: bool = True,
     audio: bool = True,
+    encode_queue: int = ENCODE_QUEUE,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Read ``src`` (or its ``[start, end)`` range), run ``process``, write ``dst``.
@@ -94,8 +95,10 @@ def process_video(
     an MP4 that starts later gets an edit list in milliseconds, which shifts
     its frames by a rounding error on reading). The reader's audio packets go
     to the writer as they come, so audio may reach the muxer a frame or two
-    ahead of the video beside it, which its interleaving absorbs. Returns
-    the number of frames written; ``dst`` appears only on success.
+    ahead of the video beside it, which its interleaving absorbs.
+    ``encode_queue`` frames wait for the writer's encode thread; 0 encodes
+    on the calling thread (x264's own frame threads still run). Returns the
+    number of frames written; ``dst`` appears only on success.
 
     Raises:
         SourceError: ``src`` cannot be read or no frame (in range) decodes.
@@ -113,7 +116,7 @@ def process_video(
             crf=crf,
             bframes=bframes,
             audio=reader.audio_stream,
-            queue_size=ENCODE_QUEUE,
+            queue_size=encode_queue,
         ) as writer,
     ):
         shift = start or 0
