@@ -3,11 +3,14 @@
 Every job that reads a video does it through :class:`~.video_reader.VideoReader`
 and every job that writes one through :class:`~.video_writer.VideoWriter`; this
 module composes them. :func:`transcode` (a whole file) and
-:func:`blurcam.batch.split.blur_segment` (one part of a long one) are the same
-three threads connected by small bounded queues: the reader decodes and
-converts to BGR ahead, the caller's thread runs ``process`` (which may keep
-its own helper busy), the writer converts and encodes behind. A 2-core
-machine thus keeps both cores busy without buffering the video in memory.
+:func:`blurcam.batch.split.blur_segment` (one part of a long one) run the same
+loop, :func:`process_video`: the reader decodes and converts to BGR a few
+frames ahead in its thread, the caller's thread runs ``process`` (which may
+keep its own helper busy), and for a whole file the writer converts and
+encodes behind in a third thread, all joined by small bounded queues. A
+2-core machine thus keeps both cores busy without buffering the video in
+memory. (A split part encodes on its own thread: its process shares the
+cores with one other part, so a third thread would only add hand-offs.)
 
 What a bad or unusual file gets is said in those two modules (rotation, odd
 sizes, timestamps, corrupt or truncated data, audio, atomic output);
