@@ -64,6 +64,37 @@ def make_video(
     return path
 
 
+def encode_frames(
+    path: Path,
+    frames: list[np.ndarray],
+    pts: list[int] | None = None,
+    *,
+    time_base: Fraction = Fraction(1, 12),
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    rotation: int | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Encode BGR frames with given timestamps (and display rotation) into ``path``."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w", options=options or {}) as out:
+        vs = out.add_stream(codec, rate=12)
+        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+        vs.time_base = time_base
+        vs.codec_context.time_base = time_base
+        if rotation is not None:
+            vs.set_display_rotation(rotation)
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="bgr24")
+            vf.pts = pts[i] if pts else i
+            vf.time_base = time_base
+            for p in vs.encode(vf):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return path
+
+
 def stream_summary(path: Path) -> dict[str, object]:
     """Frame count, size, fps of the video; codec and packet count of the audio."""
     with av.open(str(path)) as c:

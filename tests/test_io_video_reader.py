@@ -17,7 +17,7 @@ from blurcam.errors import SourceError
 from blurcam.io import VideoReader
 from blurcam.io.video_reader import DecodedFrame
 from conftest import synthetic_frame
-from media import make_video
+from media import encode_frames, make_video
 
 
 def _stored(path: Path) -> list[tuple[np.ndarray, int]]:
@@ -26,26 +26,12 @@ def _stored(path: Path) -> list[tuple[np.ndarray, int]]:
         return [(f.to_ndarray(format="bgr24"), int(f.pts)) for f in c.decode(video=0)]
 
 
-def _vfr(path: Path, pts: list[int], tb: Fraction) -> Path:
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=12)
-        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        vs.time_base = vs.codec_context.time_base = tb
-        for i, p in enumerate(pts):
-            vf = av.VideoFrame.from_ndarray(synthetic_frame(64, 48, cx=0.2 + 0.05 * i), "bgr24")
-            vf.pts, vf.time_base = p, tb
-            for pk in vs.encode(vf):
-                out.mux(pk)
-        for pk in vs.encode(None):
-            out.mux(pk)
-    return path
-
-
 def test_reader_frames_and_timestamps(tmp_path: Path) -> None:
     """Variable frame rate: every frame keeps its own presentation time."""
     tb = Fraction(1, 1000)
     pts = [0, 40, 50, 200, 230, 500]
-    src = _vfr(tmp_path / "vfr.mkv", pts, tb)
+    images = [synthetic_frame(64, 48, cx=0.2 + 0.05 * i) for i in range(len(pts))]
+    src = encode_frames(tmp_path / "vfr.mkv", images, pts, time_base=tb)
     with VideoReader(src) as r:
         assert r.size == (64, 48) and r.rotation == 0
         frames = list(r)
