@@ -18,12 +18,22 @@ def make_video(
     fps: int = 12,
     audio: bool = True,
     codec: str = "libx264",
+    rotation: int | None = None,
 ) -> Path:
-    """Encode a clip of a disc moving across a striped background, with a 440 Hz tone."""
+    """Encode a clip of a disc moving across a striped background, with a 440 Hz tone.
+
+    ``size`` is the stored size; with ``rotation`` the stream gets a display
+    matrix (as phones write), so players show it turned by that many degrees
+    counter-clockwise. An odd size is stored as yuv444p for H.264 (it needs
+    even sizes in yuv420p).
+    """
     w, h = size
     with av.open(str(path), "w") as out:
         vs = out.add_stream(codec, rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        odd = codec == "libx264" and (w % 2 or h % 2)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv444p" if odd else "yuv420p"
+        if rotation is not None:
+            vs.set_display_rotation(rotation)
         as_ = None
         if audio:
             as_ = out.add_stream("aac", rate=44100)
@@ -51,6 +61,37 @@ def make_video(
         if as_ is not None:
             for p in as_.encode(None):
                 out.mux(p)
+    return path
+
+
+def encode_frames(
+    path: Path,
+    frames: list[np.ndarray],
+    pts: list[int] | None = None,
+    *,
+    time_base: Fraction = Fraction(1, 12),
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    rotation: int | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Encode BGR frames with given timestamps (and display rotation) into ``path``."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w", options=options or {}) as out:
+        vs = out.add_stream(codec, rate=12)
+        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+        vs.time_base = time_base
+        vs.codec_context.time_base = time_base
+        if rotation is not None:
+            vs.set_display_rotation(rotation)
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="bgr24")
+            vf.pts = pts[i] if pts else i
+            vf.time_base = time_base
+            for p in vs.encode(vf):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
     return path
 
 

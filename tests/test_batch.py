@@ -347,22 +347,20 @@ def test_split_and_stitch_matches_single_process(tmp_path: Path) -> None:
     assert not make_plan(discover(tmp_path / "in"), tmp_path / "two", Settings())[0].done
 
 
-def test_blur_file_with_workers_splits_a_long_video(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_blur_file_with_workers_splits_a_long_video(tmp_path: Path) -> None:
     from blurcam.batch import parallel
 
     src = make_video(tmp_path / "long.mp4", frames=36, fps=12, codec="mpeg4")  # keyframe/s
     assert parallel.parallel_parts(3.0, 2, tmp_path / "o.mp4") == 1  # < 2 x 30 s: whole
-    monkeypatch.setattr(parallel, "PART_MIN_SECONDS", 1.0)
-    assert parallel.parallel_parts(3.0, 2, tmp_path / "o.mp4") == 2
-    assert parallel.parallel_parts(3.0, 8, tmp_path / "o.mp4") == 3
-    assert parallel.parallel_parts(3.0, 2, tmp_path / "o.avi") == 1  # cannot be stitched
+    assert parallel.parallel_parts(3.0, 2, tmp_path / "o.mp4", 1.0) == 2
+    assert parallel.parallel_parts(3.0, 8, tmp_path / "o.mp4", 1.0) == 3
+    assert parallel.parallel_parts(3.0, 2, tmp_path / "o.avi", 1.0) == 1  # cannot be stitched
     one = tmp_path / "one.mp4"
     two = tmp_path / "two.mp4"
     seen: list[int] = []
     assert blur_file(src, one, Settings(), quality="best") == 36
-    n = blur_file(src, two, Settings(), quality="best", workers=2, progress=seen.append)
+    s = Settings()
+    n = blur_file(src, two, s, quality="best", workers=2, split_min=1.0, progress=seen.append)
     assert n == 36 and seen[-1] == 36
     a, b = stream_summary(one), stream_summary(two)
     assert b["frames"] == a["frames"] == 36 and b["audio_packets"] == a["audio_packets"]
@@ -373,6 +371,50 @@ def test_blur_file_with_workers_splits_a_long_video(
     err = [abs(p - q) for p, q in zip(xa, xb, strict=True)]
     assert max(err) < step, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "one.mp4", "two.mp4"]
+
+
+def test_split_path_equals_whole_file_for_a_rotated_odd_sized_video(tmp_path: Path) -> None:
+    """A phone clip (display matrix rotate=90, odd size) split into parts equals one process.
+
+    Regression: the parts were written sideways and cropped to even sizes
+    (a 64 s 480x270 rotate=90 clip came out 480x270, the person on its side).
+    Settings without history (no smoothing, hold, still reuse or face
+    tracks), so that the restart at the cut cannot differ; the parts are
+    encoded separately without B-frames, so pixels agree to encoding noise.
+    """
+    from dataclasses import replace
+
+    from blurcam.settings import Settings
+
+    src = make_video(
+        tmp_path / "phone.mp4", frames=36, size=(161, 91), fps=12, codec="mpeg4", rotation=90
+    )
+    assert len(plan_segments(src, 2)) == 2  # keyframe/s: the clip does cut in two
+    base = Settings()
+    settings = replace(
+        base,
+        mask=replace(base.mask, smoothing=0, alpha_hold=0, still_reuse=0),
+        guards=replace(base.guards, face=False),
+    )
+    one, two = tmp_path / "one.mp4", tmp_path / "two.mp4"
+    assert blur_file(src, one, settings, quality="best") == 36
+    assert blur_file(src, two, settings, quality="best", workers=2, split_min=1.0) == 36
+    with av.open(str(src)) as c:
+        stored = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    a, b = _frames(one), _frames(two)
+    assert len(a) == len(b) == 36
+    assert {f.shape for f in a} == {f.shape for f in b} == {(161, 91, 3)}  # upright, odd, exact
+    assert _pts(two) == _pts(one)
+    for path in (one, two):
+        with av.open(str(path)) as c:
+            assert next(iter(c.decode(video=0))).rotation == 0  # upright pixels, no matrix
+    for x, y, raw in zip(a, b, stored, strict=True):
+        x16, y16 = x.astype(np.int16), y.astype(np.int16)
+        assert np.abs(x16 - y16).mean() < 4  # encoding noise only
+        right = np.abs(y16 - np.rot90(raw, 1)).mean()  # 90 degrees counter-clockwise
+        wrong = np.abs(y16 - np.rot90(raw, 3)).mean()
+        assert right < wrong / 2, (right, wrong)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mp4", "phone.mp4", "two.mp4"]
 
 
 # ------------------------------------------------------------------- CLI
@@ -402,7 +444,6 @@ def test_blur_file_keeps_tracking_jobs_in_one_process(
     from blurcam.batch import parallel
 
     src = make_video(tmp_path / "long.mp4", frames=36, fps=12, codec="mpeg4")
-    monkeypatch.setattr(parallel, "PART_MIN_SECONDS", 1.0)
     calls: list[int] = []
     real = parallel.blur_parallel
 
@@ -413,7 +454,7 @@ def test_blur_file_keeps_tracking_jobs_in_one_process(
     monkeypatch.setattr(parallel, "blur_parallel", spy)
     base = Settings()
     main = replace(base, guards=replace(base.guards, people="main"))
-    assert blur_file(src, tmp_path / "main.mp4", main, workers=2) == 36
+    assert blur_file(src, tmp_path / "main.mp4", main, workers=2, split_min=1.0) == 36
     assert calls == []
-    assert blur_file(src, tmp_path / "all.mp4", base, workers=2) == 36
+    assert blur_file(src, tmp_path / "all.mp4", base, workers=2, split_min=1.0) == 36
     assert calls == [1]

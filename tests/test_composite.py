@@ -103,9 +103,7 @@ def test_render_is_upsample_then_blend_in_one_pass(
 
     rng = np.random.default_rng(seed)
     fg, _, _ = _layers(h, w, seed)
-    alpha = np.where(rng.random((max(1, h // ka), max(1, w // ka))) < 0.5, 0, 255).astype(
-        np.uint8
-    )
+    alpha = np.where(rng.random((max(1, h // ka), max(1, w // ka))) < 0.5, 0, 255).astype(np.uint8)
     alpha[rng.random(alpha.shape) < 0.2] = 77
     small = rng.integers(0, 256, (max(1, h // kb), max(1, w // kb), 3), dtype=np.uint8)
     for layer in (small, rng.integers(0, 256, (h, w, 3), dtype=np.uint8)):

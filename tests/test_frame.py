@@ -50,7 +50,7 @@ def test_nan_and_out_of_range_floats_are_refused_in_one_line() -> None:
         warnings.simplefilter("error")
         with pytest.raises(SettingsError, match="NaN or infinite"):
             as_bgr(nan)
-        with pytest.raises(SettingsError, match="must hold 0..1"):
+        with pytest.raises(SettingsError, match=r"must hold 0\.\.1"):
             as_bgr(np.full((4, 4, 3), 1000.0))
         with pytest.raises(SettingsError, match="unsupported image dtype"):
             as_bgr(np.zeros((4, 4, 3), np.complex64))

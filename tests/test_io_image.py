@@ -58,9 +58,7 @@ def test_pixel_limit_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyP
         max_pixels()
 
 
-def test_cli_refuses_a_bomb_in_one_line(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_refuses_a_bomb_in_one_line(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     bomb = _bomb(tmp_path / "bomb.png")
     assert main(["blur", str(bomb), str(tmp_path / "out.png")]) == 4
     err = capfd.readouterr().err

@@ -158,10 +158,15 @@ def test_file_sink_keeps_an_existing_file(tmp_path: Path) -> None:
 
 
 def test_file_sink_with_odd_size_and_no_frames(tmp_path: Path) -> None:
+    """An odd size is kept exactly (H.264 in yuv444p), as every VideoWriter keeps it."""
     out = tmp_path / "rec.mkv"
     with FileSink(out, (65, 49), 15.0) as sink:
+        assert sink.size == (65, 49)
         sink.write(synthetic_frame(65, 49), 0.0)
     assert len(_frames(out)) == 1
+    with av.open(str(out)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.width, cc.height, cc.pix_fmt) == (65, 49, "yuv444p")
     empty = tmp_path / "none.mp4"
     FileSink(empty, (64, 48), 15.0).close()
     assert not empty.exists() and not list(tmp_path.glob(".*part*"))
@@ -188,18 +193,20 @@ def test_explain_keeps_one_line() -> None:
     assert str(e) == "cannot start the virtual camera: line one"
 
 
-def test_file_sink_behind_leaves_frames_out_instead_of_blocking(tmp_path: Path) -> None:
-    import queue
+def test_file_sink_behind_leaves_frames_out_instead_of_blocking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
 
+    from blurcam.live import sinks
+
+    gate = threading.Event()  # the encoder thread waits on it before its first frame: stuck
+    monkeypatch.setattr(sinks, "lower_thread_priority", lambda nice: gate.wait())
     out = tmp_path / "rec.mp4"
     sink = FileSink(out, (64, 48), 10.0, queue_size=2)
-    real_q = sink._q
-    sink._q = queue.Queue(maxsize=2)  # nobody reads this one: a stuck encoder
     for i in range(10):
         sink.write(synthetic_frame(64, 48), i / 10)  # returns at once every time
     assert sink.frames == 2 and sink.dropped == 8
-    held, sink._q = sink._q, real_q
-    while not held.empty():
-        real_q.put(held.get())
+    gate.set()
     sink.close()
     assert len(_frames(out)) == 2

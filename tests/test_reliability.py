@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 import pytest
 
-import blurcam.io.video as video_mod
+import blurcam.io.video_writer as writer_mod
 from blurcam.cli.app import main
 from blurcam.io.video import probe_video
 from blurcam.pipeline import Stream
 from blurcam.testing import synthetic_frame
-from media import make_video, stream_summary
+from media import encode_frames, make_video, stream_summary
 
 SOURCE, SINK = 4, 5
 
@@ -55,37 +55,6 @@ def one_error_line(capfd: pytest.CaptureFixture[str], needle: str) -> None:
     assert len(lines) == 1, err
     assert needle in lines[0], err
     assert "Traceback" not in err
-
-
-def encode(
-    path: Path,
-    frames: list[np.ndarray],
-    pts: list[int] | None = None,
-    *,
-    time_base: Fraction = Fraction(1, 12),
-    codec: str = "libx264",
-    pix_fmt: str = "yuv420p",
-    rotation: int | None = None,
-    options: dict[str, str] | None = None,
-) -> Path:
-    """Encode BGR frames with given timestamps (and display rotation) into ``path``."""
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w", options=options or {}) as out:
-        vs = out.add_stream(codec, rate=12)
-        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
-        vs.time_base = time_base
-        vs.codec_context.time_base = time_base
-        if rotation is not None:
-            vs.set_display_rotation(rotation)
-        for i, f in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="bgr24")
-            vf.pts = pts[i] if pts else i
-            vf.time_base = time_base
-            for p in vs.encode(vf):
-                out.mux(p)
-        for p in vs.encode(None):
-            out.mux(p)
-    return path
 
 
 def video_pts(path: Path) -> list[float]:
@@ -257,7 +226,7 @@ def test_odd_and_tiny_videos_keep_their_size(
     w, h = size
     rng = np.random.default_rng(2)
     frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(4)]
-    src = encode(tmp_path / "in.mkv", frames, pix_fmt="yuv444p")
+    src = encode_frames(tmp_path / "in.mkv", frames, pix_fmt="yuv444p")
     dst = tmp_path / f"out{ext}"
     assert run("blur", src, dst) == 0
     s = stream_summary(dst)
@@ -326,7 +295,7 @@ def _half_bright(w: int, h: int) -> np.ndarray:
 def test_rotated_phone_video_is_upright(tmp_path: Path, rotation: int) -> None:
     """The display matrix is honoured: output pixels are upright and carry no matrix."""
     w, h = 64, 32
-    src = encode(tmp_path / "in.mp4", [_half_bright(w, h)] * 4, rotation=rotation)
+    src = encode_frames(tmp_path / "in.mp4", [_half_bright(w, h)] * 4, rotation=rotation)
     assert probe_video(src).rotation == rotation % 360
     assert (probe_video(src).width, probe_video(src).height) == (
         (h, w) if rotation % 180 else (w, h)
@@ -353,7 +322,7 @@ def test_variable_frame_rate_timestamps_kept(tmp_path: Path, ext: str) -> None:
     tb = Fraction(1, 1000)
     pts = [0, 40, 50, 200, 230, 500, 510, 900]  # irregular gaps, in ms
     frames = [synthetic_frame(64, 48, cx=0.3 + 0.05 * i) for i in range(len(pts))]
-    src = encode(tmp_path / "vfr.mkv", frames, pts, time_base=tb)
+    src = encode_frames(tmp_path / "vfr.mkv", frames, pts, time_base=tb)
     dst = tmp_path / f"out{ext}"
     assert run("blur", src, dst) == 0
     assert video_pts(dst) == pytest.approx([p / 1000 for p in pts], abs=0.002)
@@ -479,7 +448,7 @@ def test_disk_full_during_write(
         c = real_open(path, mode, **kw)
         return _FullDisk(c, after) if mode == "w" else c
 
-    monkeypatch.setattr(video_mod.av, "open", fake_open)
+    monkeypatch.setattr(writer_mod.av, "open", fake_open)
     assert run("blur", src, dst, "--force") == SINK
     one_error_line(capfd, "No space left on device")
     assert digest(src) == before

@@ -97,11 +97,15 @@ def blur_file(
     progress: Progress | None = None,
     stream: Stream | None = None,
     workers: int = 1,
+    split_min: float | None = None,
 ) -> int:
     """Blur the background of an image or video file into ``dst``; returns frames written.
 
-    With ``workers`` > 1 a video of at least a minute is cut into keyframe-aligned
-    parts blurred by that many processes and stitched (:mod:`blurcam.batch.parallel`).
+    With ``workers`` > 1 a video of at least two ``split_min`` seconds (default
+    :data:`~blurcam.batch.parallel.PART_MIN_SECONDS`, so a minute) is cut into
+    keyframe-aligned parts blurred by that many processes and stitched
+    (:mod:`blurcam.batch.parallel`); the output is the same upright, exactly
+    sized video as one process writes.
 
     Raises:
         SourceError: the input cannot be read.
@@ -125,9 +129,10 @@ def blur_file(
                 f"{src} is a video, so the output needs a video extension ({', '.join(VIDEO_EXTS)})"
             )
         if workers > 1 and stream is None and not settings.tracks_over_time:
-            from .batch.parallel import blur_parallel, parallel_parts
+            from .batch.parallel import PART_MIN_SECONDS, blur_parallel, parallel_parts
 
-            parts = parallel_parts(probe_video(src).duration, workers, dst)
+            part_min = PART_MIN_SECONDS if split_min is None else split_min
+            parts = parallel_parts(probe_video(src).duration, workers, dst, part_min)
             if parts > 1:
                 n = blur_parallel(
                     src, dst, settings, parts=parts, quality=quality, progress=progress

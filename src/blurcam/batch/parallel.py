@@ -11,7 +11,9 @@ a 60 s 1080p30 file with audio on 2 cores: 2.66x -> 3.29x real time with
 What changes against one process: the mask history starts afresh at each cut
 (one frame of smoothing, at a keyframe), and the video is encoded without
 B-frames (the parts must concatenate), a few percent larger at the same
-quality. The frame count and timestamps are the same.
+quality. The frame count, timestamps, orientation and size are the same: the
+parts are read and written by the same VideoReader and VideoWriter as one
+process uses.
 """
 
 from __future__ import annotations
@@ -37,15 +39,17 @@ log = logging.getLogger(__name__)
 PART_MIN_SECONDS = 30.0
 
 
-def parallel_parts(duration: float, workers: int, dst: Path) -> int:
+def parallel_parts(
+    duration: float, workers: int, dst: Path, part_min: float = PART_MIN_SECONDS
+) -> int:
     """How many processes to give a ``duration``-second video (1 = do not split).
 
-    One per worker, each part at least :data:`PART_MIN_SECONDS` long, and only
+    One per worker, each part at least ``part_min`` seconds long, and only
     for outputs whose container can be stitched.
     """
-    if workers < 2 or dst.suffix.lower() not in SPLIT_EXTS:
+    if workers < 2 or part_min <= 0 or dst.suffix.lower() not in SPLIT_EXTS:
         return 1
-    return max(1, min(workers, int(duration // PART_MIN_SECONDS)))
+    return max(1, min(workers, int(duration // part_min)))
 
 
 def _blur_part(src: Path, part: Path, settings: Settings, segment: Segment, quality: str) -> int:

@@ -7,10 +7,38 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import SinkError, SourceError
 
-__all__ = ["atomic_output", "check_input_file", "check_output_path"]
+__all__ = ["KeepOrDiscard", "atomic_output", "check_input_file", "check_output_path"]
+
+_T = TypeVar("_T", bound="KeepOrDiscard")
+
+
+class KeepOrDiscard:
+    """An output that ``close()`` keeps and ``abort()`` discards; a context manager.
+
+    Leaving the ``with`` block normally closes, an exception (Ctrl-C
+    included) aborts: a failed job never keeps a half output. Video writers
+    and live sinks share this shape; subclasses override both methods.
+    """
+
+    def close(self) -> None:
+        """Finish and keep the output."""
+
+    def abort(self) -> None:
+        """Stop and keep nothing half-written (by default: what close does)."""
+        self.close()
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def check_input_file(path: Path) -> None:

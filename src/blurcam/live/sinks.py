@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import sys
 import threading
 import time
@@ -23,8 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DeviceUnavailableError, SinkError
-from ..io import atomic_output, check_output_path
-from ..io.frames import bgr_to_video_frame
+from ..io import VideoWriter, check_output_path
+from ..io.atomic import KeepOrDiscard
 
 __all__ = [
     "MODPROBE_HINT",
@@ -72,26 +71,11 @@ class LiveSink(Protocol):
     def abort(self) -> None: ...
 
 
-class _Base:
+class _Base(KeepOrDiscard):
     name = "sink"
 
     def write(self, frame: U8, ts: float) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        self.close()
-
-    def __enter__(self) -> _Base:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class NullSink(_Base):
@@ -184,20 +168,22 @@ class VirtualCamSink(_Base):
 
 
 # ----------------------------------------------------------------------- file
-_END = object()
+_RECORD_EXTS = (".mp4", ".mkv", ".mov", ".avi")
 
 
 class FileSink(_Base):
-    """Records to a video file, atomically: the file appears only when complete.
+    """Records to a video file through :class:`~blurcam.io.VideoWriter`, atomically.
 
-    Encoding (libx264 ``preset``, yuv420p) runs in its own thread behind a
-    bounded queue so that ``write`` costs one frame copy. When the encoder
-    falls ``queue_size`` frames behind, ``write`` leaves the frame out of the
-    file (counted in ``dropped``) instead of stalling the live output; pass
-    ``block=True`` to wait instead. Timestamps follow
-    the capture times on a 1/fps grid, so dropped frames leave gaps instead of
-    speeding the video up. ``abort`` (and any failure) removes the temporary
-    file; an existing output is refused unless ``force``.
+    The file appears only when complete. Encoding (libx264 ``preset``, one
+    encoder thread for a predictable CPU share beside the runner) runs in
+    the writer's own thread behind a bounded queue, so that ``write`` costs
+    one frame copy. When the encoder falls ``queue_size`` frames behind,
+    ``write`` leaves the frame out of the file (counted in ``dropped``)
+    instead of stalling the live output; pass ``block=True`` to wait
+    instead. Timestamps follow the capture times on a 1/fps grid, so dropped
+    frames leave gaps instead of speeding the video up. Odd sizes are kept
+    (H.264 then uses yuv444p). ``abort`` (and any failure) removes the
+    temporary file; an existing output is refused unless ``force``.
 
     Raises:
         SinkError: the path cannot be written, exists, or encoding failed.
@@ -218,132 +204,54 @@ class FileSink(_Base):
         nice: int = 0,
         block: bool = False,
     ) -> None:
-        import av
-
-        self._av = av
         ext = path.suffix.lower()
-        codec = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".avi": "mpeg4"}.get(ext)
-        if codec is None:
+        if ext not in _RECORD_EXTS:
             raise SinkError(f"record to .mp4, .mkv, .mov or .avi, not {ext or 'no extension'!r}")
         check_output_path(path, force=force)
         self.path = path
-        self.size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
         self.rate = Fraction(fps).limit_denominator(1001)
-        self.frames = 0
-        self._atomic: Any = atomic_output(path)  # entered here, left in close()/abort()
-        tmp = self._atomic.__enter__()
-        try:
-            self._out = av.open(str(tmp), mode="w")
-            vs: Any = self._out.add_stream(codec, rate=self.rate)
-            vs.width, vs.height = self.size
-            vs.pix_fmt = "yuv420p"
-            vs.time_base = 1 / self.rate
-            vs.codec_context.time_base = 1 / self.rate
-            vs.codec_context.thread_count = 1  # predictable CPU share beside the runner
-            self._tb = 1 / self.rate
-            if codec == "libx264":
-                vs.options = {"preset": preset, "crf": str(crf)}
-            self._vs = vs
-        except Exception as e:
-            self._atomic.__exit__(type(e), e, e.__traceback__)
-            raise SinkError(f"cannot record to {path}: {e}") from e
-        self._nice = nice
-        self.block = block
-        self.dropped = 0  # frames left out because the encoder queue was full
-        self._q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self._error: BaseException | None = None
-        self._ts0: float | None = None
-        self._last_pts = -1
-        self._closed = False
-        self._thread = threading.Thread(target=self._encode, name="blurcam-record", daemon=True)
-        self._thread.start()
-
-    def write(self, frame: U8, ts: float) -> None:
-        if self._error is not None:
-            raise SinkError(f"recording {self.path} failed: {self._error}") from self._error
-        if self._closed:
-            raise SinkError(f"recording {self.path} is closed")
-        if self._ts0 is None:
-            self._ts0 = ts
-        pts = max(self._last_pts + 1, round((ts - self._ts0) * float(self.rate)))
-        self._last_pts = pts
-        w, h = self.size
-        item = (np.array(frame[:h, :w], copy=True), pts)
-        if self.block:
-            self._q.put(item)
-        else:
-            try:
-                self._q.put_nowait(item)
-            except queue.Full:  # the encoder is behind: a gap in the file, not a late call
-                self.dropped += 1
-                return
-        self.frames += 1
-
-    def _encode(self) -> None:
         # not lowered by default: measured with a CPU hog, a nice encoder fell behind,
         # its queue filled and write() blocked the composite (docs/LIVE.md)
-        lower_thread_priority(self._nice)
-        try:
-            while True:
-                item = self._q.get()
-                if item is _END:
-                    break
-                img, pts = item
-                vf = bgr_to_video_frame(img)
-                vf.pts = pts
-                vf.time_base = self._tb  # the muxer may change the stream's own
-                for packet in self._vs.encode(vf):
-                    self._out.mux(packet)
-            for packet in self._vs.encode(None):
-                self._out.mux(packet)
-        except BaseException as e:
-            self._error = e
-            # keep draining so that a blocked write() wakes up
-            while self._q.get() is not _END:
-                pass
+        self._writer = VideoWriter(
+            path,
+            size,
+            self.rate,
+            preset=preset,
+            crf=crf,
+            threads=1,
+            queue_size=queue_size,
+            block=block,
+            thread_setup=lambda: lower_thread_priority(nice),
+        )
+        self.size = self._writer.size
+        self._ts0: float | None = None
 
-    def _finish(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._q.put(_END)
-        self._thread.join()
+    @property
+    def frames(self) -> int:
+        """Frames accepted for the file."""
+        return self._writer.frames
+
+    @property
+    def dropped(self) -> int:
+        """Frames left out because the encoder queue was full."""
+        return self._writer.dropped
+
+    def write(self, frame: U8, ts: float) -> None:
+        if self._ts0 is None:
+            self._ts0 = ts
+        # the writer turns a repeated tick into the next one
+        self._writer.write(frame, round((ts - self._ts0) * float(self.rate)))
 
     def close(self) -> None:
         """Flush the encoder and move the finished file into place."""
-        if self._atomic is None:
-            return
-        try:
-            self._finish()
-            self._out.close()
-        except BaseException as e:
-            self.abort()
-            if isinstance(e, Exception) and not isinstance(e, SinkError):
-                raise SinkError(f"cannot finish {self.path}: {e}") from e
-            raise
-        if self._error is not None or self.frames == 0:
-            err = self._error
-            self.abort()
-            if err is not None:
-                raise SinkError(f"recording {self.path} failed: {err}") from err
-            log.warning("no frame was recorded; %s not written", self.path)
-            return
-        atomic, self._atomic = self._atomic, None
-        atomic.__exit__(None, None, None)
-        log.info("recorded %d frames to %s", self.frames, self.path)
+        frames = self.frames
+        self._writer.close()
+        if frames:
+            log.info("recorded %d frames to %s", frames, self.path)
 
     def abort(self) -> None:
         """Stop and remove the temporary file; nothing is left at ``path``."""
-        if self._atomic is None:
-            return
-        with contextlib.suppress(BaseException):
-            self._finish()
-        with contextlib.suppress(BaseException):
-            self._out.close()
-        atomic, self._atomic = self._atomic, None
-        err = SinkError("recording aborted")
-        with contextlib.suppress(SinkError):
-            atomic.__exit__(SinkError, err, None)
+        self._writer.abort()
 
 
 # -------------------------------------------------------------------- preview
