@@ -17,11 +17,9 @@ import numpy as np
 import pytest
 
 from blurcam.batch import (
-    Segment,
     discover,
     is_complete,
     make_plan,
-    plan_segments,
     read_manifest,
     run_batch,
     scan_folder,
@@ -31,6 +29,7 @@ from blurcam.cli.app import main
 from blurcam.errors import SettingsError, SourceError
 from blurcam.jobs import blur_file
 from blurcam.settings import Settings, build_settings
+from blurcam.split import Segment, plan_segments
 from blurcam.testing import synthetic_frame
 from media import make_video, stream_summary
 
@@ -348,7 +347,7 @@ def test_split_and_stitch_matches_single_process(tmp_path: Path) -> None:
 
 
 def test_blur_file_with_workers_splits_a_long_video(tmp_path: Path) -> None:
-    from blurcam.batch import parallel
+    from blurcam import split as parallel
 
     src = make_video(tmp_path / "long.mp4", frames=36, fps=12, codec="mpeg4")  # keyframe/s
     assert parallel.parallel_parts(3.0, 2, tmp_path / "o.mp4") == 1  # < 2 x 30 s: whole
@@ -441,17 +440,17 @@ def test_blur_file_keeps_tracking_jobs_in_one_process(
     """A tracked keep region or the main person would restart at every cut: no split."""
     from dataclasses import replace
 
-    from blurcam.batch import parallel
+    from blurcam import jobs
 
     src = make_video(tmp_path / "long.mp4", frames=36, fps=12, codec="mpeg4")
     calls: list[int] = []
-    real = parallel.blur_parallel
+    real = jobs.blur_parallel
 
     def spy(*a: object, **kw: object) -> object:
         calls.append(1)
         return real(*a, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(parallel, "blur_parallel", spy)
+    monkeypatch.setattr(jobs, "blur_parallel", spy)
     base = Settings()
     main = replace(base, guards=replace(base.guards, people="main"))
     assert blur_file(src, tmp_path / "main.mp4", main, workers=2, split_min=1.0) == 36

@@ -12,10 +12,10 @@ import av
 import numpy as np
 import pytest
 
-from blurcam.batch import plan_segments
 from blurcam.errors import SourceError
 from blurcam.io import VideoReader
 from blurcam.io.video_reader import DecodedFrame
+from blurcam.split import plan_segments
 from blurcam.testing import synthetic_frame
 from media import encode_frames, make_video
 

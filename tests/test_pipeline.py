@@ -285,7 +285,7 @@ def test_background_blur_process_iter_yields_owned_copies() -> None:
 def test_opencv_threads_is_restored_even_on_error() -> None:
     import cv2
 
-    from blurcam.jobs import opencv_threads
+    from blurcam.pool import opencv_threads
 
     before = cv2.getNumThreads()
     with pytest.raises(RuntimeError), opencv_threads(1):

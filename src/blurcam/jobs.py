@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import cv2
 
 from .errors import SinkError, SourceError
 from .io import (
@@ -26,30 +24,16 @@ from .io import (
 )
 from .io.video import iter_frames
 from .pipeline import Stream
+from .pool import opencv_threads
 from .segment import check_model
 from .settings import Settings
+from .split import PART_MIN_SECONDS, blur_parallel, parallel_parts
 
-__all__ = ["blur_file", "check_files", "count_frames", "mask_file", "opencv_threads"]
+__all__ = ["blur_file", "check_files", "count_frames", "mask_file"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
-
-
-@contextlib.contextmanager
-def opencv_threads(n: int) -> Iterator[None]:
-    """Run the block with OpenCV's thread pool at ``n`` threads, then restore it.
-
-    A video job already keeps every core busy (decoder, encoder, the two
-    pipeline stages); OpenCV's own pool would only spin-wait between calls
-    and take CPU from them (~1 CPU-ms per 1080p frame, docs/BENCHMARKS.md).
-    """
-    old = cv2.getNumThreads()
-    cv2.setNumThreads(n)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(old)
 
 
 def check_files(settings: Settings) -> None:
@@ -102,9 +86,9 @@ def blur_file(
     """Blur the background of an image or video file into ``dst``; returns frames written.
 
     With ``workers`` > 1 a video of at least two ``split_min`` seconds (default
-    :data:`~blurcam.batch.parallel.PART_MIN_SECONDS`, so a minute) is cut into
+    :data:`~blurcam.split.PART_MIN_SECONDS`, so a minute) is cut into
     keyframe-aligned parts blurred by that many processes and stitched
-    (:mod:`blurcam.batch.parallel`); the output is the same upright, exactly
+    (:mod:`blurcam.split`); the output is the same upright, exactly
     sized video as one process writes.
 
     Raises:
@@ -129,8 +113,6 @@ def blur_file(
                 f"{src} is a video, so the output needs a video extension ({', '.join(VIDEO_EXTS)})"
             )
         if workers > 1 and stream is None and not settings.tracks_over_time:
-            from .batch.parallel import PART_MIN_SECONDS, blur_parallel, parallel_parts
-
             part_min = PART_MIN_SECONDS if split_min is None else split_min
             parts = parallel_parts(probe_video(src).duration, workers, dst, part_min)
             if parts > 1:

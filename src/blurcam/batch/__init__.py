@@ -16,23 +16,18 @@ from .discover import Item, discover, read_manifest, scan_folder
 from .plan import Job, is_complete, make_plan
 from .report import BatchReport, FileResult, write_report
 from .run import Tick, run_batch
-from .split import Segment, blur_segment, plan_segments, stitch
 
 __all__ = [
     "BatchReport",
     "FileResult",
     "Item",
     "Job",
-    "Segment",
     "Tick",
-    "blur_segment",
     "discover",
     "is_complete",
     "make_plan",
-    "plan_segments",
     "read_manifest",
     "run_batch",
     "scan_folder",
-    "stitch",
     "write_report",
 ]

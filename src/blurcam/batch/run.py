@@ -16,29 +16,27 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import multiprocessing as mp
 import os
-import queue
-import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ..errors import BlurcamError, ModelError, SettingsError, SourceError
 from ..io import probe_video
+from ..jobs import blur_file
+from ..pool import ProcessPool, limit_threads, reporter, worker_progress
 from ..settings import build_settings
+from ..split import SPLIT_EXTS, Segment, blur_segment, plan_segments, stitch
 from .plan import Job, write_sidecar
 from .report import BatchReport, FileResult
-from .split import SPLIT_EXTS, Segment, blur_segment, plan_segments, stitch
 
-__all__ = ["Tick", "Unit", "limit_threads", "run_batch", "run_unit"]
+__all__ = ["Tick", "Unit", "run_batch", "run_unit"]
 
 log = logging.getLogger(__name__)
 
@@ -71,24 +69,6 @@ class Tick:
     result: FileResult | None = None  # set when a file just finished
 
 
-def limit_threads(threads: int) -> None:
-    """Keep one worker to ``threads`` CPU threads so N workers do not oversubscribe the cores.
-
-    The model threads come from the settings; this caps OpenCV and the OpenMP
-    and BLAS pools that numpy-based code may start.
-    """
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    try:
-        import cv2
-
-        cv2.setNumThreads(threads)
-    except ImportError:  # pragma: no cover - core dependency
-        pass
-
-
-T = TypeVar("T")
-
 # The progress queue of a pool worker. It must be inherited at process start
 # (a multiprocessing queue cannot travel in a task's arguments), so the pool
 # initializer stores it here; it is plumbing, never a model or session.
@@ -119,12 +99,10 @@ def _reporter(key: tuple[int, int], q: Any) -> Callable[[int], None] | None:
 
 def run_unit(unit: Unit) -> dict[str, Any]:
     """Worker side: blur one file (then record it) or one segment; returns frames and times."""
-    from ..jobs import blur_file
-
     limit_threads(unit.threads)
     job = unit.job
     settings = build_settings(job.settings, threads=unit.threads)
-    progress = _reporter(unit.key, unit.progress if unit.progress is not None else _worker_progress)
+    progress = reporter(unit.key, unit.progress if unit.progress is not None else worker_progress())
     t0 = time.perf_counter()
     if unit.segment is not None:
         assert unit.part is not None
@@ -148,72 +126,11 @@ def run_unit(unit: Unit) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------- executors
-class _Pool:
-    """A spawn-safe local process pool with a progress queue."""
-
-    backend = "local"
-
-    def __init__(self, workers: int, threads: int) -> None:
-        ctx = mp.get_context("spawn")
-        self.capacity = self.slots = workers
-        self.progress: Any = ctx.Queue()
-        self._ctx, self._threads, self._workers = ctx, threads, workers
-        self._ex = self._new()
-
-    def _new(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self._workers,
-            mp_context=self._ctx,
-            initializer=_init_pool_worker,
-            initargs=(self.progress, self._threads),
-        )
-
-    def call(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """Run ``fn(*args)`` in a worker (progress through :data:`_worker_progress`)."""
-        return self._ex.submit(fn, *args)
+class _Local(ProcessPool):
+    """The local backend: the process pool, running units."""
 
     def submit(self, unit: Unit) -> Future[dict[str, Any]]:
-        try:
-            return self._ex.submit(run_unit, unit)
-        except BrokenProcessPool:
-            log.warning("a worker process died; starting a new pool")
-            self._ex.shutdown(wait=False, cancel_futures=True)
-            self._ex = self._new()
-            return self._ex.submit(run_unit, unit)
-
-    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
-        done, _ = futures_wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
-        return list(done)
-
-    def outcome(self, handle: Any) -> dict[str, Any]:
-        result: dict[str, Any] = handle.result()
-        return result
-
-    def drain(self) -> list[tuple[tuple[int, int], int]]:
-        out = []
-        while True:
-            try:
-                out.append(self.progress.get_nowait())
-            except (queue.Empty, OSError, ValueError):
-                return out
-
-    def stop(self) -> None:
-        """Ctrl-C: drop queued units, interrupt running ones (they clean their temporaries)."""
-        procs = list(getattr(self._ex, "_processes", {}).values())
-        self._ex.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            with contextlib.suppress(OSError, ValueError):
-                if p.is_alive() and p.pid:
-                    os.kill(p.pid, signal.SIGINT)
-        deadline = time.monotonic() + 5.0
-        for p in procs:
-            p.join(timeout=max(0.0, deadline - time.monotonic()))
-            if p.is_alive():
-                p.terminate()
-
-    def close(self) -> None:
-        self._ex.shutdown(wait=True)
-        self.progress.close()
+        return self.call(run_unit, unit)
 
 
 class _Ray:
@@ -405,7 +322,7 @@ def run_batch(
         executor: Any = _Ray(ray, task_cpus, threads, workers)
     else:
         threads = _threads_per_worker(workers)
-        executor = _Pool(workers, threads) if states else None
+        executor = _Local(workers, threads) if states else None
     capacity = executor.capacity if executor is not None else 1
     slots = executor.slots if executor is not None else 1
 

@@ -3,7 +3,7 @@
 Every job that reads a video does it through :class:`~.video_reader.VideoReader`
 and every job that writes one through :class:`~.video_writer.VideoWriter`; this
 module composes them. :func:`transcode` (a whole file) and
-:func:`blurcam.batch.split.blur_segment` (one part of a long one) run the same
+:func:`blurcam.split.blur_segment` (one part of a long one) run the same
 loop, :func:`process_video`: the reader decodes and converts to BGR a few
 frames ahead in its thread, the caller's thread runs ``process`` (which may
 keep its own helper busy), and for a whole file the writer converts and
@@ -92,7 +92,7 @@ def process_video(
     """Read ``src`` (or its ``[start, end)`` range), run ``process``, write ``dst``.
 
     The one frame loop of every video job: a whole file (:func:`transcode`)
-    and a split part (:func:`blurcam.batch.split.blur_segment`, a range with
+    and a split part (:func:`blurcam.split.blur_segment`, a range with
     ``bframes=False`` and no audio). Each result is written with its input
     frame's timestamp; a range starts at 0 in ``dst`` (``start`` subtracted:
     an MP4 that starts later gets an edit list in milliseconds, which shifts
