@@ -287,3 +287,18 @@ def test_eval_on_shared_data_smoke(shared_dir: Path) -> None:
     finally:
         preds.close()
     assert rep.overall()["miou"] > 0.5
+
+
+@pytest.mark.shared
+def test_pipeline_is_nowhere_worse_than_the_raw_model(
+    shared_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The acceptance rule, on every set and every sequence of ../shared/data: mIoU at most
+    0.003 below the raw model, boundary F not below, far false positives and dtSSD not above
+    (``blurcam eval --compare raw``, the whole run: about 25 s)."""
+    rc = main(["eval", str(shared_dir / "data"), "--compare", "raw", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["worse_than_raw"] == [], out["worse_than_raw"]
+    assert rc == 0
+    names = {r["name"] for r in out["comparison"]}
+    assert {"portraits", "humanseg", "davis", "davis/lucia"} <= names

@@ -170,8 +170,8 @@ def test_confident_pixels_follow_at_once_without_reliability() -> None:
 def test_uncertainty_is_mediapipes() -> None:
     p = np.array([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], np.float32)
     u = uncertainty(p)
-    assert u[3] == pytest.approx(1.0) and u[0] == pytest.approx(0.0, abs=1e-3)
-    np.testing.assert_allclose(u, u[::-1], atol=1e-6)  # symmetric about 0.5
+    assert u[3] == pytest.approx(1.0, abs=1e-3) and u[0] == pytest.approx(0.0, abs=1e-3)
+    np.testing.assert_allclose(u, u[::-1], atol=0.02)  # symmetric about 0.5 (256 levels)
     assert (np.diff(u[:4]) > 0).all() and u[2] > 1.0 - abs(2 * 0.3 - 1)  # flatter than |2p-1|
 
 

@@ -136,12 +136,17 @@ def _ellipse_mask(e: Ellipse, roi: tuple[int, int, int, int]) -> F32:
     xs = np.arange(x0, x1, dtype=np.float32) + np.float32(0.5 - cx)
     ys = np.arange(y0, y1, dtype=np.float32) + np.float32(0.5 - cy)
     c, s = np.float32(np.cos(ang)), np.float32(np.sin(ang))
-    x, y = xs[None, :], ys[:, None]
-    u = (x * c + y * s) / np.float32(ax)
-    v = (y * c - x * s) / np.float32(ay)
-    r = np.sqrt(u * u + v * v)
-    rim = max(1.0, _RIM * min(ax, ay)) / min(ax, ay)
-    return cast(F32, np.clip((1.0 + rim - r) / rim, 0.0, 1.0).astype(np.float32))
+    # the ellipse's own axes, scaled to its semi-axes: a rank-one sum per axis
+    u = np.add.outer(ys * (s / np.float32(ax)), xs * (c / np.float32(ax)))
+    v = np.add.outer(ys * (c / np.float32(ay)), xs * (-s / np.float32(ay)))
+    r: F32 = cv2.magnitude(u, v)
+    m = min(ax, ay)
+    rim = max(1.0, _RIM * m) / m
+    # (1 + rim - r) / rim, clipped to 0..1
+    r *= np.float32(-1.0 / rim)
+    r += np.float32((1.0 + rim) / rim)
+    np.clip(r, 0.0, 1.0, out=r)
+    return r
 
 
 def protect_faces(alpha: F32, faces: Sequence[Face]) -> list[Face]:
@@ -190,7 +195,6 @@ def protect_faces(alpha: F32, faces: Sequence[Face]) -> list[Face]:
         if roi is None:
             continue
         x0, y0, x1, y1 = roi
-        in_head = _ellipse_mask(head, roi)
         in_face = _ellipse_mask(face_ellipse(f, (w, h), head=False), roi)
         a = alpha[y0:y1, x0:x1]
         area = float(in_face.sum())
@@ -203,11 +207,10 @@ def protect_faces(alpha: F32, faces: Sequence[Face]) -> list[Face]:
         out.append(replace(f, keep=keep))
         if not steady:
             continue  # the face turned or moved fast: the model's own answer stands
-        size = (x1 - x0, y1 - y0)
-        held = cv2.resize(_around(keep), size, interpolation=cv2.INTER_LINEAR)
-        np.maximum(a, np.minimum(in_head, held), out=a)
-        near = cv2.resize(_near(keep), size, interpolation=cv2.INTER_LINEAR)
-        np.maximum(a, np.minimum(in_face, near), out=a)
+        grid = cv2.merge([_around(keep), _near(keep)])  # held and forced, upsampled at once
+        up = cv2.resize(grid, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        np.maximum(a, np.minimum(_ellipse_mask(head, roi), up[..., 0]), out=a)
+        np.maximum(a, np.minimum(in_face, up[..., 1]), out=a)
     return out
 
 

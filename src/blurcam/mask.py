@@ -113,13 +113,21 @@ def uncertainty(prob: F32) -> F32:
 
     MediaPipe's ``segmentation_smoothing_calculator``: one minus the squared
     certainty ``1 - H(p)`` (binary entropy), by its polynomial in
-    ``(p - 0.5)^2``. Flatter near 0.5 than ``1 - |2p - 1|``: a pixel at 0.3
-    is still "unsure".
+    ``(p - 0.5)^2``, tabulated at 256 levels of ``p``. Flatter near 0.5 than
+    ``1 - |2p - 1|``: a pixel at 0.3 is still "unsure".
     """
-    t = prob - np.float32(0.5)
-    x = t * t
+    return cast(F32, cv2.LUT(cv2.convertScaleAbs(prob, alpha=255.0), _UNCERTAINTY))
+
+
+def _uncertainty_poly(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    x = (p - 0.5) ** 2
     poly = x * (5.68842 + x * (-0.748699 + x * (-57.8051 + x * (291.309 + x * -624.717))))
-    return cast(F32, (1.0 - np.minimum(poly, 1.0)).astype(np.float32, copy=False))
+    return 1.0 - np.minimum(poly, 1.0)
+
+
+# tabulated at the 256 levels of p (a weight needs no finer steps): two table look-ups
+# instead of a dozen array operations (0.06 -> 0.01 ms at 256x144)
+_UNCERTAINTY = _uncertainty_poly(np.arange(256) / 255.0).astype(np.float32)
 
 
 def flow_size(size: tuple[int, int], settings: MaskSettings) -> tuple[int, int] | None:
@@ -478,19 +486,19 @@ def rescue_floor(
     """
     if raw is None or raw.shape != prob.shape:
         return None
-    fg = (raw > 0.5).astype(np.uint8)
-    n, labels = cv2.connectedComponents(fg, connectivity=8)
-    if n <= 1:
-        return None
-    lab = labels.ravel()
-    total = np.bincount(lab, minlength=n)
-    kept = np.bincount(lab, weights=(prob.ravel() > 0.5), minlength=n)
-    dropped = kept * 2.0 < total
+    fg = raw > 0.5
+    lost = fg & (prob <= 0.5)
+    if not lost.any():
+        return None  # the usual case: nothing the model keeps was dropped (~20 us)
+    n, labels = cv2.connectedComponents(fg.view(np.uint8), connectivity=8)
+    total = np.bincount(labels.ravel(), minlength=n)
+    dropped = np.bincount(labels[lost], minlength=n) * 2 > total
     dropped[0] = False
+    if not dropped.any():
+        return None
     dropped &= total >= RESCUE_SHARE * total[1:].max()
     if raw_prev is not None and raw_prev.shape == raw.shape and dropped.any():
-        before = np.bincount(lab, weights=(raw_prev.ravel() > 0.5), minlength=n)
-        dropped &= before * 2.0 >= total
+        dropped &= np.bincount(labels[raw_prev > 0.5], minlength=n) * 2 >= total
     if not dropped.any():
         return None
     floor = to_alpha(raw.copy(), settings)
