@@ -135,6 +135,9 @@ def test_tracking_follows_moving_face_and_drops_it_at_once() -> None:
     assert tracks[0].center[0] == pytest.approx((40 + 6) / 128, abs=1.5 / 128)
     assert tracks[0].keypoints[0][0] == pytest.approx((36 + 6) / 128, abs=1.5 / 128)
     assert tracks[0].age == 1 and tracks[0].match > 0.9
+    assert tracks[0].shift == pytest.approx(6 / 24, abs=0.05) and tracks[0].light < 0.05
+    darker = track_faces(track_faces([], [det], g0), None, (g0 * 0.5).astype(np.uint8))
+    assert darker[0].shift < 0.05 and darker[0].light > 0.5  # the light changed, not the face
     # the detector runs and does not find it: gone, not held for 30 frames
     assert track_faces(tracks, [], g1) == []
     # the camera pans: the face is no longer anywhere near its box

@@ -86,6 +86,17 @@ def test_guard_holds_what_the_model_saw_while_the_face_is_steady() -> None:
     moving = dropped.copy()
     protect_faces(moving, [replace(faces[0], match=0.7)])
     assert moving[cy, x] == 0.0  # turned or moved fast: no stale outline is held
+    # a correlation lowered by clipped highlights: held while the face stayed put and only
+    # its brightness changed; not when it moved or looks different in the same light
+    for kw, held in (
+        ({"match": 0.85, "shift": 0.0, "light": 0.4}, True),
+        ({"match": 0.85, "shift": 0.0, "light": 0.0}, False),
+        ({"match": 0.85, "shift": 0.2, "light": 0.4}, False),
+        ({"match": 0.7, "shift": 0.0, "light": 0.4}, False),
+    ):
+        a = dropped.copy()
+        protect_faces(a, [replace(faces[0], **kw)])
+        assert bool(a[cy, x] > 0.99) is held, kw
 
 
 def test_guard_drops_a_face_outside_the_person_mask() -> None:

@@ -73,7 +73,10 @@ class Face:
     None; ``keep`` is what the face guard learnt of this face (float32 0..1
     on a small grid around the head, see ``guards.protect_faces``), or None;
     ``match`` how well the face still looks like its template (normalised
-    correlation of the last tracking step; 1 when just detected).
+    correlation of the last tracking step; 1 when just detected) and
+    ``shift`` how far it moved in that step, in box sizes, and ``light``
+    how much its brightness changed since the template (``|log|`` of the
+    ratio of mean grey levels; both 0 when just detected).
     """
 
     box: tuple[float, float, float, float]
@@ -83,6 +86,8 @@ class Face:
     keep: F32 | None = None
     keypoints: tuple[tuple[float, float], ...] = ()
     match: float = 1.0
+    shift: float = 0.0
+    light: float = 0.0
 
     @property
     def center(self) -> tuple[float, float]:
@@ -397,7 +402,13 @@ def _follow(face: Face, grey: U8, min_match: float) -> Face | None:
         return None
     dx = (sx0 + loc[0] - x0) / size[0]
     dy = (sy0 + loc[1] - y0) / size[1]
-    return replace(face.moved(dx, dy), age=face.age + 1, match=float(best))
+    bw, bh = face.size
+    shift = float(np.hypot(dx / max(bw, 1e-6), dy / max(bh, 1e-6)))
+    ph, pw = face.patch.shape
+    now = win[loc[1] : loc[1] + ph, loc[0] : loc[0] + pw]
+    light = abs(float(np.log((float(now.mean()) + 1.0) / (float(face.patch.mean()) + 1.0))))
+    moved = face.moved(dx, dy)
+    return replace(moved, age=face.age + 1, match=float(best), shift=shift, light=light)
 
 
 _SAME = 0.8  # IoU of a re-detection with its track under which the box jumps

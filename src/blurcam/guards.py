@@ -82,6 +82,9 @@ _LIFT = 0.1  # head ellipse centre above the box centre, in box heights (forehea
 _HEAD = (0.6, 0.75)  # semi-axes of the head ellipse, in box widths and heights
 _FACE = (0.5, 0.5)  # semi-axes of the face ellipse: inscribed in the box
 _STEADY = 0.9  # template match under which a face has changed (turned, moved fast): relearnt
+_LIT = 0.8  # ... or, under an exposure swing (clipping lowers the correlation), this
+_STILL = 0.05  # ... while it stayed put (box sizes moved since the last frame)
+_LIGHT = 0.1  # ... and its brightness changed (|log| ratio of mean grey)
 
 Ellipse = tuple[float, float, float, float, float]
 
@@ -166,9 +169,13 @@ def protect_faces(alpha: F32, faces: Sequence[Face]) -> list[Face]:
       tracking);
     * the rest applies while the face is steady, i.e. looks like its template
       (``Face.match`` at least 0.9: the correlation is blind to gain and
-      stays above 0.9 through the 0.3x..1.7x exposure ramp). A face that
-      turned or moved fast (DAVIS dancers: 0.65-0.85) keeps the model's own
-      answer, and its memory is relearnt from this frame, so no stale
+      stays above 0.9 through the 60-frame 0.3x..1.7x exposure ramp), or at
+      least 0.8 while it stayed put (``Face.shift`` under 5% of its box) and
+      its brightness changed by over 10% (``Face.light``): clipped highlights
+      lower the correlation of a face in a fast exposure swing (30 frames:
+      0.82). A face that turned or moved fast (DAVIS dancers: 0.65-0.85, a
+      turn into the shade 0.7 with its brightness changed) keeps the model's
+      own answer, and its memory is relearnt from this frame, so no stale
       outline is ever held;
     * each face remembers the highest alpha the model gave each place of its
       head ellipse (``Face.keep``, a 32x32 grid that moves with the face).
@@ -201,7 +208,7 @@ def protect_faces(alpha: F32, faces: Sequence[Face]) -> list[Face]:
         if area < 1.0 or float((a * in_face).sum()) < _SEEN * area:
             continue  # the model does not see a person's face here: nothing to protect
         seen = cast(F32, cv2.resize(a, (_KEEP_GRID, _KEEP_GRID), interpolation=cv2.INTER_AREA))
-        steady = f.match >= _STEADY
+        steady = f.match >= _STEADY or (f.match >= _LIT and f.shift <= _STILL and f.light >= _LIGHT)
         fresh = f.keep is None or f.keep.shape != seen.shape or not steady
         keep = seen if fresh else np.maximum(cast(F32, f.keep), seen)
         out.append(replace(f, keep=keep))

@@ -58,7 +58,8 @@ def is_scene_cut(prob: F32, prev: F32, threshold: float) -> bool:
 
 
 def motion_guide(frame: U8, size: tuple[int, int]) -> U8:
-    """Grey uint8 copy of ``frame`` at ``size`` (w, h): what :func:`motion_map` compares.
+    """Grey uint8 copy of ``frame`` at ``size`` (w, h): what :func:`align_previous` and
+    :func:`is_still` compare.
 
     Averaged over neighbouring pixels so camera noise cancels; at model
     resolution it costs a few tens of microseconds from the working frame.

@@ -2,8 +2,9 @@
 
 ::
 
-    frame -> segment -> mask.smooth_temporal -> mask.refine_guided -> guards
-          -> mask.settle_alpha -> effects (background layer) -> composite.blend -> out
+    frame -> segment -> mask.align_previous + mask.smooth_temporal -> [people=main]
+          -> mask.rescue_floor -> mask.refine_guided -> guards.protect_faces
+          -> effects (background layer) -> composite.blend -> out
 
 The stream owns the segmenter, the previous mask (an owned copy, never a
 working buffer) and per-resolution buffers. :class:`BackgroundBlur` is its
