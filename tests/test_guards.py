@@ -173,6 +173,22 @@ def test_face_guard_keeps_face_through_exposure_ramp() -> None:
             assert sum(lost) > 0  # the model does lose it: the test can fail
 
 
+def test_no_face_left_on_the_wall_after_a_pan() -> None:
+    """The camera pans off the person: the tracked face is not held on the background (the
+    model sees no person there), on the very first frame after the pan."""
+    person = synthetic_frame(240, 240, r=0.35)
+    box = (0.42, 0.3, 0.58, 0.6)
+    st = Stream(Settings(guards=GuardSettings(face_interval=1000)), FakeSegmenter())
+    st.face_detector = FakeFaceDetector(box)
+    for _ in range(3):
+        st.process(person)
+    assert st._faces and st.face_detector.calls == 1
+    wall = synthetic_frame(240, 240, r=0.0)  # the same scene without the person
+    st.process(wall)
+    assert st.last_alpha is not None and st.last_alpha.max() < 128
+    assert st._faces == []
+
+
 def test_face_guard_exposure_ramp_real_models(shared_dir: Path) -> None:
     """Real selfie model + real face detector on a dev portrait, as in docs/QUALITY.md."""
     data = shared_dir / "data"
