@@ -1,5 +1,8 @@
 """Cost of the mask/guard stages at 720p (working 480x270, landscape model 256x144).
 
+OpenCV runs single-threaded here (the pipeline's stages share two cores with
+the model).
+
 Usage: python benchmarks/quality_cost.py [--repeat 200]
 
 Times each stage function on a real clip frame pair: medians of wall time and
@@ -41,25 +44,40 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=200)
     args = ap.parse_args()
+    cv2.setNumThreads(1)
     cap = cv2.VideoCapture(str(CLIP))
     frames = []
     for _ in range(2):
         _, f = cap.read()
         frames.append(cv2.resize(f, (1280, 720)))
     small = [cv2.resize(f, (480, 270), interpolation=cv2.INTER_LINEAR) for f in frames]
+    grey = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in small]
     ms, gs = MaskSettings(), GuardSettings()
-    seg = open_segmenter("landscape", frame_size=(480, 270))
-    prob0, prob1 = seg(small[0]), seg(small[1])
+    seg = open_segmenter("landscape", frame_size=(1280, 720))
+    prob0, prob1 = seg(frames[0]).copy(), seg(frames[1]).copy()
     size = (prob1.shape[1], prob1.shape[0])
-    g0 = mask.motion_guide(small[0], size)
+    g0 = mask.motion_guide(grey[0], size)
+    flow = cv2.DISOpticalFlow.create(cv2.DISOpticalFlow_PRESET_ULTRAFAST)
+
+    def model_input_full() -> None:
+        cv2.resize(frames[1], size, interpolation=cv2.INTER_LINEAR)
+
+    def model_input_small() -> None:
+        cv2.resize(small[1], size, interpolation=cv2.INTER_LINEAR)
 
     def temporal() -> None:
-        g1 = mask.motion_guide(small[1], size)
-        mm = mask.motion_map(g1, g0, ms)
-        mask.smooth_temporal(prob1, prob0, ms, mm)
+        g1 = mask.motion_guide(grey[1], size)
+        prev, reliable = mask.align_previous(prob0, g1, g0, flow, ms)
+        mask.smooth_temporal(prob1, prev, ms, reliable)
+
+    def rescue() -> None:
+        mask.rescue_floor(prob1, prob1, ms, prob0)
 
     def refine() -> None:
         mask.to_alpha(mask.refine_guided(prob1, small[1], ms), ms)
+
+    def refine_weight() -> None:
+        mask.refine_weight(prob1, ms, (480, 270))
 
     alpha = mask.to_alpha(mask.refine_guided(prob1, small[1], ms), ms)
     det = FaceDetector()
@@ -80,7 +98,11 @@ def main() -> None:
         guards.keep_main(prob1, None)
 
     rows = [
-        ("temporal (motion map + smoothing, 256x144)", timeit(temporal, args.repeat), 1),
+        ("model input from the 720p frame (vs 480 px)", timeit(model_input_full, args.repeat), 1),
+        ("  (from the 480 px working frame, before)", timeit(model_input_small, args.repeat), 0),
+        ("temporal (flow, warp, smoothing, 256x144)", timeit(temporal, args.repeat), 1),
+        ("rescue floor (components, 256x144)", timeit(rescue, args.repeat), 1),
+        ("refine weight (person thickness)", timeit(refine_weight, args.repeat), 1),
         ("refine (fast guided filter + alpha, 480x270)", timeit(refine, args.repeat), 1),
         ("face track + protect (every frame)", timeit(track_protect, args.repeat), 1),
         (
@@ -88,15 +110,14 @@ def main() -> None:
             timeit(detect, args.repeat // 4),
             gs.face_interval,
         ),
-        ("people=main (connected components)", timeit(main_person, args.repeat), 1),
+        ("people=main (connected components)", timeit(main_person, args.repeat), 0),
     ]
     print(f"faces found: {len(faces)}")
     total_wall = total_cpu = 0.0
     for name, (wall, cpu), every in rows:
-        print(
-            f"{name:48s} wall {wall:7.3f} ms  cpu {cpu:6.3f} ms  amortised cpu {cpu / every:6.3f}"
-        )
-        if "people" not in name:
+        amort = cpu / every if every else 0.0
+        print(f"{name:48s} wall {wall:7.3f} ms  cpu {cpu:6.3f} ms  amortised cpu {amort:6.3f}")
+        if every:
             total_wall += wall / every
             total_cpu += cpu / every
     print(f"{'default total (amortised)':48s} wall {total_wall:7.3f} ms  cpu {total_cpu:6.3f} ms")

@@ -6,9 +6,8 @@ Each dev portrait is pasted (exact mask) on a DAVIS background at 1280x720 and
 its brightness ramped 1 -> 0.3 -> 1.7 -> 1 (simulated auto-exposure). Face
 pixels = the inner 80% of the face box detected on the unmodified frame,
 intersected with the true person mask. Lost = alpha < 128 there. Configs:
-raw (model only), noguard (temporal + refine), blurcam (defaults), and
-``core=X`` (defaults with ``face_core=X``, ``--core X``; 0.6 was the
-previous default).
+raw (model only, no temporal smoothing, no face guard), noguard (the
+defaults without the face guard) and blurcam (defaults).
 """
 
 from __future__ import annotations
@@ -63,15 +62,13 @@ def main() -> None:
         "--portraits", default="00002,00008,00012,00016,00037,00059,00062,00065,00075,00079"
     )
     ap.add_argument("--frames", type=int, default=60)
-    ap.add_argument("--core", type=float, default=0.6, help="face_core of the extra run")
     args = ap.parse_args()
     data = SHARED / "data"
     bg = synthetic.load_background(SHARED)
     gains = synthetic.exposure_gains(args.frames)
     on = Settings()
     off = replace(on, guards=GuardSettings(face=False))
-    raw = replace(off, mask=replace(on.mask, smoothing=0.0, hold=0.0))
-    other = replace(on, guards=replace(on.guards, face_core=args.core))
+    raw = replace(off, mask=replace(on.mask, smoothing=0.0))
     for stem in args.portraits.split(","):
         img = cv2.imread(str(data / "portraits" / "images" / f"{stem}.jpg"))
         msk = cv2.imread(str(data / "portraits" / "masks" / f"{stem}.png"), 0)
@@ -83,7 +80,7 @@ def main() -> None:
             print(stem, "no face detected on the reference frame")
             continue
         frames = list(synthetic.exposure_ramp(frame, gains))
-        configs = (("raw", raw), ("noguard", off), ("blurcam", on), (f"core={args.core}", other))
+        configs = (("raw", raw), ("noguard", off), ("blurcam", on))
         res = {n: run(s, frames, face) for n, s in configs}
         line = " ".join(f"{n}: max_lost={v[0]:.4f} frames_losing={v[1]}" for n, v in res.items())
         print(stem, line, flush=True)

@@ -5,12 +5,15 @@ Usage: python benchmarks/quality_sweep.py SET [key=value,key=value ...]
 ``SET`` is a folder for ``blurcam.evaluate.datasets.discover`` (e.g.
 ``../shared/data/davis``); each further argument is one configuration of
 ``MaskSettings``/``GuardSettings`` fields (``face=0`` turns the face guard off).
+Prints mIoU, boundary F, dtSSD, temporal change and far false positives (%) per
+set; with ``--sequences`` also per video sequence.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import fields, replace
+from typing import Any
 
 from blurcam.evaluate.datasets import discover
 from blurcam.evaluate.runner import PipelinePredictors, evaluate
@@ -35,17 +38,25 @@ def parse(spec: str) -> Settings:
     return s
 
 
+def _line(spec: str, name: str, r: Any) -> str:
+    nan = float("nan")
+    return (
+        f"{spec or 'default':40s} {name:24s} mIoU {r.miou:.4f} BF {r.boundary_f:.4f} "
+        f"dtSSD {r.flicker if r.flicker is not None else nan:.2f} "
+        f"change {r.change if r.change is not None else nan:.3f} far {r.far_fp:.3f}"
+    )
+
+
 def main() -> None:
-    sets = discover(sys.argv[1])
-    for spec in sys.argv[2:] or [""]:
+    args = [a for a in sys.argv[1:] if a != "--sequences"]
+    sets = discover(args[0])
+    for spec in args[1:] or [""]:
         rep = evaluate(sets, PipelinePredictors(parse(spec)))
         for ds in rep.datasets:
-            print(
-                f"{spec or 'default':40s} {ds.name:10s} mIoU {ds.miou:.4f} BF {ds.boundary_f:.4f} "
-                f"dtSSD {ds.flicker if ds.flicker is not None else float('nan'):.2f} "
-                f"change {ds.change if ds.change is not None else float('nan'):.3f}",
-                flush=True,
-            )
+            print(_line(spec, ds.name, ds), flush=True)
+            if "--sequences" in sys.argv and ds.kind == "video":
+                for sq in ds.sequences:
+                    print(_line(spec, f"{ds.name}/{sq.name}", sq), flush=True)
 
 
 if __name__ == "__main__":

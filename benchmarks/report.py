@@ -5,6 +5,10 @@ re-run gives the same layout::
 
     python benchmarks/report.py eval benchmarks/results/eval-pipeline.json [more.json ...]
     python benchmarks/report.py bench benchmarks/results/bench.json
+    python benchmarks/report.py compare benchmarks/results/quality-compare.json
+
+``compare`` takes ``blurcam eval DATASET --compare raw --json`` output: one row per set and
+per sequence, raw model and blurcam side by side (the docs/QUALITY.md table).
 """
 
 from __future__ import annotations
@@ -107,8 +111,32 @@ def bench_tables(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def compare_table(out: dict[str, Any]) -> str:
+    cols = (
+        ("miou", "mIoU", 3),
+        ("boundary_f", "BF", 3),
+        ("flicker_dtssd", "dtSSD", 2),
+        ("temporal_change", "temporal change", 2),
+        ("far_fp_pct", "far FP %", 2),
+    )
+    head = " | ".join(f"{label} raw / blurcam" for _, label, _ in cols)
+    lines = [
+        f"| set / sequence | frames | {head} | vs raw |",
+        "|---|---:|" + "---:|" * len(cols) + "---|",
+    ]
+    for r in out["comparison"]:
+        cells = []
+        for key, _, d in cols:
+            a, b = r["raw"][key], r["pipeline"][key]
+            cells.append("-" if a is None and b is None else f"{_f(a, d)} / **{_f(b, d)}**")
+        name = f"**{r['name']}**" if "/" not in r["name"] else r["name"]
+        verdict = "worse: " + "; ".join(r["failures"]) if r["failures"] else "ok"
+        lines.append(f"| {name} | {r['frames']} | {' | '.join(cells)} | {verdict} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[1] not in ("eval", "bench"):
+    if len(argv) < 3 or argv[1] not in ("eval", "bench", "compare"):
         print(__doc__)
         return 2
     if argv[1] == "eval":
@@ -117,6 +145,8 @@ def main(argv: list[str]) -> int:
             rep = json.loads(Path(p).read_text())
             reps.append((Path(p).stem.removeprefix("eval-"), rep))
         print(eval_table(reps))
+    elif argv[1] == "compare":
+        print(compare_table(json.loads(Path(argv[2]).read_text())))
     else:
         print(bench_tables(json.loads(Path(argv[2]).read_text())))
     return 0

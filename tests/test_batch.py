@@ -392,7 +392,7 @@ def test_split_path_equals_whole_file_for_a_rotated_odd_sized_video(tmp_path: Pa
     base = Settings()
     settings = replace(
         base,
-        mask=replace(base.mask, smoothing=0, alpha_hold=0, still_reuse=0),
+        mask=replace(base.mask, smoothing=0, still_reuse=0),
         guards=replace(base.guards, face=False),
     )
     one, two = tmp_path / "one.mp4", tmp_path / "two.mp4"

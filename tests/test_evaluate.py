@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from blurcam.cli.app import main
 from blurcam.errors import SourceError
-from blurcam.evaluate import datasets, metrics, runner
+from blurcam.evaluate import compare, datasets, metrics, runner
 from blurcam.testing import disc_mask, synthetic_frame
 
 
@@ -84,6 +84,20 @@ def test_temporal_change_ignores_true_motion() -> None:
     p1 = g1.copy()
     p1[0:5, 0:5] = 255  # a blink where the truth is still background
     assert metrics.temporal_change(g0, p1, g0, g1) > 0.0
+
+
+def test_far_false_positives_counts_only_person_far_from_the_truth() -> None:
+    gt = rect(200, 300, 50, 150, 100, 200)  # diagonal 360.6 px: 2% = 7.2 px
+    assert metrics.far_false_positives(gt, gt) == 0.0
+    near = np.roll(gt, 6, axis=1)  # an edge 6 px off is not far
+    assert metrics.far_false_positives(near, gt) == 0.0
+    blob = gt.copy()
+    blob[10:20, 250:280] = 255  # 300 px of "person" on the wall, 50 px from the truth
+    assert metrics.far_false_positives(blob, gt) == pytest.approx(300 / (200 * 300))
+    assert metrics.far_false_positives(np.roll(gt, 10, axis=1), gt) > 0.0
+    empty = np.zeros_like(gt)
+    assert metrics.far_false_positives(empty, gt) == 0.0
+    assert metrics.far_false_positives(gt, empty) == pytest.approx(100 * 100 / (200 * 300))
 
 
 @settings(max_examples=30, deadline=None)
@@ -194,6 +208,31 @@ def test_runner_scores_a_perfect_and_a_flickering_predictor(tmp_path: Path) -> N
     assert "worst" in d["datasets"][0]
 
 
+def _report(name: str, per_seq: dict[str, tuple[float, float, float, float]]) -> runner.EvalReport:
+    """A report of one video set whose sequences score (IoU, BF, dtSSD, far FP share)."""
+    seqs = []
+    for seq, (i, b, d, f) in per_seq.items():
+        r = runner.SequenceResult(seq, 2, [i, i], [b, b], [f, f], [d], [0.5])
+        seqs.append(r)
+    return runner.EvalReport(name, "auto", [], [runner.DatasetResult("davis", "video", seqs)])
+
+
+def test_compare_fails_a_row_only_where_the_pipeline_is_worse() -> None:
+    raw = _report("raw", {"a": (0.70, 0.60, 15.0, 0.01), "b": (0.50, 0.50, 20.0, 0.02)})
+    same = compare.compare(raw, raw)
+    assert [r.name for r in same] == ["davis", "davis/a", "davis/b"]
+    assert compare.failures(same) == []
+    # 0.002 below raw is within the slack; BF a hair below is not
+    ok = _report("pipeline", {"a": (0.698, 0.60, 14.0, 0.01), "b": (0.6, 0.6, 10.0, 0.0)})
+    assert compare.failures(compare.compare(ok, raw)) == []
+    bad = _report("pipeline", {"a": (0.70, 0.5999, 15.1, 0.011), "b": (0.495, 0.6, 10.0, 0.0)})
+    rows = {r.name: r for r in compare.compare(bad, raw)}
+    assert [f.split()[0] for f in rows["davis/a"].failures] == ["BF", "dtSSD", "far"]
+    assert [f.split()[0] for f in rows["davis/b"].failures] == ["mIoU"]
+    assert rows["davis/a"].pipeline["far_fp_pct"] == pytest.approx(1.1)
+    assert len(compare.failures(list(rows.values()))) == 2  # the set's mean is not worse
+
+
 # ------------------------------------------------------------------ CLI
 def test_eval_cli_with_the_bundled_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -210,6 +249,24 @@ def test_eval_cli_with_the_bundled_model(
     assert main(["eval", str(root), "--raw", "--model", "selfie"]) == 0
     text = capsys.readouterr().out
     assert "mIoU" in text and "overall" in text and "seq0" in text
+
+
+def test_eval_cli_compare_raw_prints_both_and_judges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_dataset(tmp_path / "data", photos=2, seqs=1, frames=3)
+    rc = main(["eval", str(root), "--compare", "raw", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["pipeline"]["predictor"] == "pipeline" and out["raw"]["predictor"] == "raw"
+    names = [r["name"] for r in out["comparison"]]
+    assert names == ["portraits", "video", "video/seq0"]
+    assert rc == (1 if out["worse_than_raw"] else 0)
+    assert "far_fp_pct" in out["comparison"][0]["raw"]
+    rc = main(["eval", str(root), "--compare", "raw"])
+    text = capsys.readouterr().out
+    assert "seq0" in text and "far FP" in text and "blurcam" in text
+    assert main(["eval", str(root), "--compare", "rvm"]) != 0
+    assert main(["eval", str(root), "--compare", "raw", "--raw"]) != 0
 
 
 def test_eval_cli_bad_folder_is_one_line(
@@ -230,3 +287,18 @@ def test_eval_on_shared_data_smoke(shared_dir: Path) -> None:
     finally:
         preds.close()
     assert rep.overall()["miou"] > 0.5
+
+
+@pytest.mark.shared
+def test_pipeline_is_nowhere_worse_than_the_raw_model(
+    shared_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The acceptance rule, on every set and every sequence of ../shared/data: mIoU at most
+    0.003 below the raw model, boundary F not below, far false positives and dtSSD not above
+    (``blurcam eval --compare raw``, the whole run: about 25 s)."""
+    rc = main(["eval", str(shared_dir / "data"), "--compare", "raw", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["worse_than_raw"] == [], out["worse_than_raw"]
+    assert rc == 0
+    names = {r["name"] for r in out["comparison"]}
+    assert {"portraits", "humanseg", "davis", "davis/lucia"} <= names

@@ -16,6 +16,7 @@ from blurcam.face import (
     FaceDetector,
     decode_faces,
     letterbox,
+    plausible,
     ssd_anchors,
     track_faces,
     weighted_nms,
@@ -40,13 +41,18 @@ def test_decode_places_box_relative_to_anchor() -> None:
     logits = np.full((1, 896, 1), -10.0, np.float32)
     i = 512 + 6 * (3 * 8 + 4)  # 8x8 grid cell x=4, y=3: centre (4.5/8, 3.5/8)
     reg[0, i, :4] = [6.4, -12.8, 32.0, 64.0]  # +0.05, -0.1 in x, y; 0.25 x 0.5 box
+    reg[0, i, 4:6] = [-12.8, 0.0]  # first keypoint (right eye): 0.1 left of the anchor
+    reg[0, i, 14:16] = [0.0, 25.6]  # last keypoint (left ear): 0.2 below it
     logits[0, i, 0] = 5.0
     boxes, scores = decode_faces(reg, logits, anchors)
-    assert boxes.shape == (1, 4) and scores[0] == pytest.approx(1 / (1 + np.exp(-5.0)))
+    assert boxes.shape == (1, 16) and scores[0] == pytest.approx(1 / (1 + np.exp(-5.0)))
     cx, cy = 4.5 / 8 + 0.05, 3.5 / 8 - 0.1
-    assert np.allclose(boxes[0], [cx - 0.125, cy - 0.25, cx + 0.125, cy + 0.25], atol=1e-6)
+    assert np.allclose(boxes[0, :4], [cx - 0.125, cy - 0.25, cx + 0.125, cy + 0.25], atol=1e-6)
+    ax, ay = 4.5 / 8, 3.5 / 8
+    assert np.allclose(boxes[0, 4:6], [ax - 0.1, ay], atol=1e-6)
+    assert np.allclose(boxes[0, 14:16], [ax, ay + 0.2], atol=1e-6)
     empty, _ = decode_faces(reg, np.full_like(logits, -200.0), anchors)  # no overflow warning
-    assert empty.shape == (0, 4)
+    assert empty.shape == (0, 16)
 
 
 def test_weighted_nms_merges_overlaps_keeps_separate() -> None:
@@ -57,6 +63,10 @@ def test_weighted_nms_merges_overlaps_keeps_separate() -> None:
     b, s = weighted_nms(boxes, scores)
     assert len(b) == 2 and s[0] == pytest.approx(0.9)
     assert np.allclose(b[0], [0.11, 0.1, 0.31, 0.3], atol=1e-6)
+    # keypoint columns after the box are averaged with it
+    kps = np.array([[0.2, 0.2], [0.22, 0.2], [0.7, 0.7]], np.float32)
+    bk, _ = weighted_nms(np.hstack([boxes, kps]), scores)
+    assert bk.shape == (2, 6) and np.allclose(bk[0, 4:], [0.21, 0.2], atol=1e-6)
 
 
 def test_letterbox_maps_back() -> None:
@@ -112,28 +122,53 @@ def _scene(dx: int) -> np.ndarray:
     return g
 
 
-def test_tracking_follows_moving_face_and_expires() -> None:
+def test_tracking_follows_moving_face_and_drops_it_at_once() -> None:
+    """Between detections a face is followed (keypoints too); a face the detector does not
+    confirm, or that the tracker cannot find (the camera panned away), is dropped at once."""
     g0 = _scene(0)
-    det = Face((28 / 128, 18 / 72, 52 / 128, 42 / 72), 0.9)
-    tracks = track_faces([], [det], g0, hold=3)
-    assert len(tracks) == 1 and tracks[0].patch is not None
+    kps = ((36 / 128, 27 / 72), (44 / 128, 27 / 72))
+    det = Face((28 / 128, 18 / 72, 52 / 128, 42 / 72), 0.9, keypoints=kps)
+    tracks = track_faces([], [det], g0)
+    assert len(tracks) == 1 and tracks[0].patch is not None and tracks[0].match == 1.0
     g1 = _scene(6)
-    tracks = track_faces(tracks, None, g1, hold=3)
+    tracks = track_faces(tracks, None, g1)
     assert tracks[0].center[0] == pytest.approx((40 + 6) / 128, abs=1.5 / 128)
-    assert tracks[0].age == 1
-    # the detector runs and misses it: kept until `hold` frames old
-    for _ in range(2):
-        tracks = track_faces(tracks, [], g1, hold=3)
-    assert len(tracks) == 1
-    tracks = track_faces(tracks, [], g1, hold=3)
-    assert tracks == []
+    assert tracks[0].keypoints[0][0] == pytest.approx((36 + 6) / 128, abs=1.5 / 128)
+    assert tracks[0].age == 1 and tracks[0].match > 0.9
+    assert tracks[0].shift == pytest.approx(6 / 24, abs=0.05) and tracks[0].light < 0.05
+    darker = track_faces(track_faces([], [det], g0), None, (g0 * 0.5).astype(np.uint8))
+    assert darker[0].shift < 0.05 and darker[0].light > 0.5  # the light changed, not the face
+    # the detector runs and does not find it: gone, not held for 30 frames
+    assert track_faces(tracks, [], g1) == []
+    # the camera pans: the face is no longer anywhere near its box
+    rng = np.random.default_rng(3)
+    wall = cv2.GaussianBlur(rng.integers(0, 256, (72, 128), dtype=np.uint8), (5, 5), 2)
+    assert track_faces(tracks, None, wall) == []
+
+
+def test_plausible_keypoints() -> None:
+    """Keypoints of a face (eyes level, nose and mouth below) pass; scattered ones (a knee
+    the detector scored as a face) do not; a turned head keeps its roll."""
+    box = (0.4, 0.4, 0.6, 0.6)
+    size = (100, 100)
+    face = ((0.46, 0.46), (0.54, 0.46), (0.5, 0.51), (0.5, 0.55))
+    assert plausible(Face(box, 0.9, keypoints=face), size)
+    assert plausible(Face(box, 0.9), size)  # no keypoints: taken as it is
+    tilted = tuple((0.5 + (y - 0.5), 0.5 - (x - 0.5)) for x, y in face)  # turned 90 degrees
+    assert plausible(Face(box, 0.9, keypoints=tilted), size)
+    upside = tuple((1.0 - x, 1.0 - y) for x, y in face)  # turned 180 degrees
+    assert plausible(Face(box, 0.9, keypoints=upside), size)
+    close_eyes = ((0.49, 0.46), (0.51, 0.46), (0.5, 0.51), (0.5, 0.6))
+    assert not plausible(Face(box, 0.9, keypoints=close_eyes), size)
+    mouth_above = ((0.46, 0.46), (0.54, 0.46), (0.5, 0.51), (0.5, 0.4))
+    assert not plausible(Face(box, 0.9, keypoints=mouth_above), size)
 
 
 def test_detection_keeps_what_the_track_learnt() -> None:
     g0 = _scene(0)
     box = (28 / 128, 18 / 72, 52 / 128, 42 / 72)
     learnt = np.ones((32, 32), np.float32)
-    tracks = [Face(box, 0.9, keep=learnt)]
+    tracks = [Face(box, 0.9, keep=learnt, patch=g0[18:42, 28:52].copy())]
     out = track_faces(tracks, [Face(box, 0.95)], g0)
     assert len(out) == 1 and out[0].score == 0.95 and out[0].keep is learnt
 

@@ -1,4 +1,5 @@
-"""Mask stages: motion-gated temporal smoothing (no lag), fast guided refinement."""
+"""Mask stages: motion-aligned temporal smoothing (no lag), fast guided refinement, the
+photo views, the rescue of dropped people."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from hypothesis import strategies as st
 from blurcam import Settings
 from blurcam.evaluate import synthetic
 from blurcam.mask import (
-    motion_guide,
-    motion_map,
+    align_previous,
+    apply_floor,
+    person_thickness,
     refine_guided,
-    settle_alpha,
+    refine_weight,
+    rescue_floor,
+    segment_views,
     sharpen_edge,
     smooth_temporal,
     to_alpha,
+    uncertainty,
 )
 from blurcam.pipeline import Stream
 from blurcam.settings import GuardSettings, MaskSettings
@@ -36,14 +41,14 @@ def _person_cutout() -> tuple[np.ndarray, np.ndarray]:
 
 
 class NoisySegmenter:
-    """The true mask at 64x36 plus per-frame noise (what a real model's flicker looks like).
+    """The true mask at 256x144 plus per-frame noise (what a real model's flicker looks like).
 
     The truth is found from the person colour; the noise is strongest in the
     uncertain band along the edge, plus some random background speckle.
     """
 
     name = "noisy"
-    input_size = (64, 36)
+    input_size = (256, 144)
 
     def __init__(self, seed: int = 0) -> None:
         self.rng = np.random.default_rng(seed)
@@ -95,7 +100,7 @@ def test_flicker_much_lower_where_nothing_moves() -> None:
     img, m = _person_cutout()
     frame, truth = synthetic.paste(img, m, _background(), 0, 0, 0.9)
     frames, truths = [frame] * 30, [truth] * 30
-    raw = _run(frames, MaskSettings(smoothing=0.0, hold=0.0))
+    raw = _run(frames, MaskSettings(smoothing=0.0))
     ours = _run(frames, MaskSettings())
     assert synthetic.flicker(ours, truths) < 0.5 * synthetic.flicker(raw, truths)
 
@@ -109,87 +114,87 @@ def test_lag_metric_finds_a_known_delay() -> None:
     assert synthetic.lag_frames(truths, truths) == 0
 
 
-def test_motion_map_ignores_exposure_and_finds_motion() -> None:
-    f = _background()
-    g0 = motion_guide(f, (64, 36))
-    assert motion_map(g0, None, MS) is None
-    assert motion_map(g0, g0, MS).max() == 0.0
-    brighter = motion_guide(cv2.convertScaleAbs(f, alpha=1.0, beta=20), (64, 36))
-    assert motion_map(brighter, g0, MS).mean() < 0.05  # a global gain change is not motion
-    moved = f.copy()
-    cv2.rectangle(moved, (100, 50), (160, 120), (255, 255, 255), -1)
-    mm = motion_map(motion_guide(moved, (64, 36)), g0, MS)
-    assert mm[12:22, 22:30].min() == 1.0 and mm[:, 45:].max() == 0.0
+def _textured(w: int = 256, h: int = 144, seed: int = 4) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(0, 256, (h, w), dtype=np.uint8), (0, 0), 2.0)
 
 
-def test_still_pixels_hold_a_dropped_region_moving_pixels_follow() -> None:
+def test_align_previous_moves_history_with_the_image() -> None:
+    """The previous mask follows the image's motion (optical flow); an exposure change is
+    not a mismatch; where the image changed unexplained, history is not trusted."""
+    g0 = _textured()
+    prev = np.zeros(g0.shape, np.float32)
+    prev[40:100, 80:140] = 1.0
+    g1 = np.roll(g0, 6, axis=1)  # the camera panned: everything moved 6 px right
+    flow = cv2.DISOpticalFlow.create(cv2.DISOpticalFlow_PRESET_ULTRAFAST)
+    warped, reliable = align_previous(prev, g1, g0, flow, MS)
+    assert warped[70, 140:144].min() > 0.9 and warped[70, 80:84].max() < 0.1  # moved along
+    assert np.median(reliable[20:-20, 20:-20]) > 0.9
+    still, _ = align_previous(prev, g1, g0, None, MS)  # no flow: history in place
+    assert np.array_equal(still, prev)
+    brighter = cv2.convertScaleAbs(g0, alpha=1.0, beta=25)
+    _, rel = align_previous(prev, brighter, g0, flow, MS)
+    assert np.median(rel) > 0.9  # a global exposure change is not a mismatch
+    changed = g0.copy()
+    changed[50:90, 100:160] = 250  # something new (a white shirt) stepped in
+    _, rel = align_previous(prev, changed, g0, flow, MS)
+    assert rel[60:80, 115:145].mean() < 0.3 and np.median(rel) > 0.9
+
+
+def test_history_steadies_only_where_the_warp_is_trusted() -> None:
+    """Where the aligned history is trusted it weighs at least ``hold`` (a one-frame dropout
+    is halved, not followed); where it is not, the model is followed at once (no lag)."""
     prev = np.zeros((20, 20), np.float32)
-    prev[2:8, 2:8] = 1.0  # a hand, confidently person last frame
-    now = np.zeros_like(prev)  # the model dropped it
-    still = np.zeros_like(prev)
-    held = smooth_temporal(now, prev, MS, still)
-    assert held[4, 4] >= MS.hold - 1e-6  # kept (alpha ramp maps 0.6 to 0.5)
-    moved = np.ones_like(prev)
-    assert smooth_temporal(now, prev, MS, moved).max() == 0.0  # follows at once
-    # over a few still frames the hold decays: no permanent ghost
-    p = prev
-    for _ in range(5):
-        p = smooth_temporal(now, p, MS, still)
-    assert p.max() < MS.edge_low  # gone from the alpha within 5 frames
-    for _ in range(9):
-        p = smooth_temporal(now, p, MS, still)
-    assert p.max() < 0.05
+    prev[2:8, 2:8] = 1.0  # confidently person last frame
+    now = np.zeros_like(prev)  # the model dropped it for a frame
+    trusted = np.ones_like(prev)
+    held = smooth_temporal(now, prev, MS, trusted)
+    assert held[4, 4] == pytest.approx(MS.hold)
+    assert smooth_temporal(now, prev, MS, np.zeros_like(prev)).max() == 0.0  # follows at once
+    p = prev  # the model keeps dropping it: gone within two frames, no ghost
+    for _ in range(2):
+        p = smooth_temporal(now, p, MS, trusted)
+    assert p.max() < 0.5
 
 
-def test_confident_pixels_follow_at_once_without_motion_map() -> None:
+def test_confident_pixels_follow_at_once_without_reliability() -> None:
     prev = np.zeros((10, 10), np.float32)
     now = prev.copy()
     now[:2, :2] = 1.0
-    assert np.allclose(smooth_temporal(now, prev, MS), now)
+    np.testing.assert_allclose(smooth_temporal(now, prev, MS), now, atol=1e-3)
     unsure = prev.copy()
     unsure[:2, :2] = 0.5
     assert smooth_temporal(unsure, prev, MS).max() < 0.5  # leans on history
 
 
+def test_uncertainty_is_mediapipes() -> None:
+    p = np.array([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0], np.float32)
+    u = uncertainty(p)
+    assert u[3] == pytest.approx(1.0, abs=1e-3) and u[0] == pytest.approx(0.0, abs=1e-3)
+    np.testing.assert_allclose(u, u[::-1], atol=0.02)  # symmetric about 0.5 (256 levels)
+    assert (np.diff(u[:4]) > 0).all() and u[2] > 1.0 - abs(2 * 0.3 - 1)  # flatter than |2p-1|
+
+
 def test_scene_cut_drops_history() -> None:
     prev = np.zeros((8, 8), np.float32)
     now = np.ones_like(prev)
-    out = smooth_temporal(now, prev, MS, np.zeros_like(prev))
+    out = smooth_temporal(now, prev, MS, np.ones_like(prev))
     assert np.array_equal(out, now)
 
 
-def test_settle_alpha_damps_jitter_passes_real_changes_and_converges() -> None:
-    prev = np.zeros((6, 8), np.uint8)
-    prev[:, 4:] = 255
-    prev[:, 3] = 128  # the soft edge column
-    now = prev.copy()
-    now[:, 3] = 168  # the edge jittered by 40 levels: damped to 20% of the step
-    now[0, :3] = 255  # a limb appeared: followed at once
-    now[1, 4:] = 0  # a region dropped by more than alpha_step: followed at once
-    now[2, 0] = 2  # a change too small to blend: taken as is (no uint8 rounding ghost)
-    out = settle_alpha(now.copy(), prev, MS)
-    assert abs(int(out[3, 3]) - round(128 + 0.2 * 40)) <= 1
-    assert (out[0, :3] == 255).all() and (out[1, 4:] == 0).all() and out[2, 0] == 2
-    assert settle_alpha(now.copy(), None, MS).tobytes() == now.tobytes()
-    off = MaskSettings(alpha_hold=0.0)
-    assert settle_alpha(now.copy(), prev, off).tobytes() == now.tobytes()
-    # a steady new value is reached exactly within a few frames: no stuck offset
-    a = prev
-    for _ in range(20):
-        a = settle_alpha(now.copy(), a, MS)
-    assert a.tobytes() == now.tobytes()
-
-
-def test_photo_path_does_not_settle_on_the_previous_frame() -> None:
-    """process_image has no past: the alpha of a video frame before it must not leak in."""
+def test_photo_path_does_not_use_the_previous_frame() -> None:
+    """process_image has no past: a video frame before it must not leak in."""
     img, m = _person_cutout()
     frame, _ = synthetic.paste(img, m, _background(), 0, 0, 0.9)
     shifted, _ = synthetic.paste(img, m, _background(), 12, 0, 0.9)
     alphas = []
-    for hold in (MS.alpha_hold, 0.0):  # the same noisy model draws in both streams
-        s = Settings(mask=MaskSettings(alpha_hold=hold), guards=GuardSettings(face=False))
-        st = Stream(s, NoisySegmenter(1))
-        st.process(shifted)
+    for before in (shifted, None):
+        seg = NoisySegmenter(1)
+        st = Stream(Settings(guards=GuardSettings(face=False)), seg)
+        if before is not None:
+            st.process(before)
+        else:
+            seg(shifted)  # the same noise draws in both streams
         st.process_image(frame)
         assert st.last_alpha is not None
         alphas.append(st.last_alpha.copy())
@@ -211,8 +216,8 @@ def test_refine_snaps_edge_to_image() -> None:
 
 
 def test_sharpen_edge_steep_above_the_edge_soft_below() -> None:
-    """The person edge (ramp midpoint) maps to 0.5; slope k above it, k/4 below; 0 is off."""
-    mid = (MS.edge_low + MS.edge_high) / 2.0
+    """The person edge (``refine_edge``) maps to 0.5; slope k above it, k/4 below; 0 is off."""
+    mid = MS.refine_edge
     k = MS.refine_sharpen
     p = np.array([[0.0, mid - 0.1, mid, mid + 0.02, mid + 0.2, 1.0]], np.float32)
     out = sharpen_edge(p.copy(), MS)
@@ -250,12 +255,14 @@ def test_refine_and_alpha_shapes_and_range(w: int, h: int, pw: int, ph: int, see
     "kwargs",
     [
         {"hold": 1.0},
-        {"motion_low": 20.0, "motion_high": 10.0},
+        {"warp_low": 20.0, "warp_high": 10.0},
+        {"flow_width": 8},
         {"refine_coarse": 4},
         {"refine_sharpen": 0.5},
         {"refine_sharpen_video": 0.5},
-        {"alpha_hold": 1.0},
-        {"alpha_step": 1.5},
+        {"refine_thick_low": 0.3, "refine_thick_high": 0.2},
+        {"refine_upscale_low": 2.0, "refine_upscale_high": 1.0},
+        {"photo_views": 3},
     ],
 )
 def test_mask_settings_validation(kwargs: dict[str, float]) -> None:
@@ -282,3 +289,72 @@ def test_refine_step_follows_person_size() -> None:
     assert refine_step(small, 270, MS) == 1
     no_person = refine_step(np.zeros((36, 64), np.float32), 270, MS)
     assert no_person == min(4, max(1, round(270 / MS.refine_coarse)))
+
+
+def test_refinement_fades_out_on_thin_people_and_without_detail() -> None:
+    """Head-and-shoulders (thick) gets the refinement, a small full-body figure (thin) does
+    not; nor does a photo the model sees at about its own resolution."""
+    portrait = np.zeros((64, 64), np.float32)
+    cv2.ellipse(portrait, (32, 72), (44, 36), 0, 0, 360, 1.0, -1)  # shoulders, cut by the frame
+    cv2.circle(portrait, (32, 24), 18, 1.0, -1)  # head
+    figure = np.zeros((64, 64), np.float32)
+    figure[20:60, 30:34] = 1.0  # a distant standing person
+    assert person_thickness(portrait) > 0.2 > 0.05 > person_thickness(figure)
+    assert person_thickness(np.zeros_like(figure)) == 0.0
+    assert refine_weight(portrait, MS, (480, 480)) == 1.0
+    assert refine_weight(figure, MS, (480, 480)) == 0.0
+    assert refine_weight(portrait, MS, (64, 64)) == 0.0  # nothing finer than the model's grid
+    assert refine_weight(portrait, MaskSettings(refine=False), (480, 480)) == 0.0
+    # weight 0: the fit is the plain upsample
+    guide = np.random.default_rng(0).integers(0, 256, (240, 240, 3), dtype=np.uint8)
+    plain = cv2.resize(figure, (240, 240), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(refine_guided(figure, guide, MS), plain, atol=1e-6)
+
+
+def _two_people(faint: float = 0.6) -> np.ndarray:
+    raw = np.zeros((36, 64), np.float32)
+    cv2.circle(raw, (20, 18), 10, 0.95, -1)  # a person the model is sure of
+    cv2.circle(raw, (48, 20), 7, faint, -1)  # a second one, in dark clothes: barely above 0.5
+    return raw
+
+
+def test_rescue_floor_gives_back_a_person_a_stage_dropped() -> None:
+    raw = _two_people()
+    smoothed = raw.copy()
+    smoothed[raw == np.float32(0.6)] = 0.4  # a stage pulled the faint person below 0.5
+    floor = rescue_floor(smoothed, raw, MS)
+    assert floor is not None and floor[20, 48] == pytest.approx(0.75) and floor[18, 20] == 0.0
+    alpha = to_alpha(smoothed.copy(), MS)
+    assert apply_floor(alpha, floor)[20, 48] >= 0.5
+    assert rescue_floor(raw, raw, MS) is None  # nothing dropped: nothing to do
+    trimmed = raw.copy()
+    trimmed[13:20, 41:55] = 0.4  # a region kept in part is left to the stages
+    assert rescue_floor(trimmed, raw, MS) is None
+    speck = _two_people()
+    speck[30:32, 2:4] = 0.9  # a speck far smaller than the people: not a person
+    speck_smoothed = speck.copy()
+    speck_smoothed[30:32, 2:4] = 0.2
+    assert rescue_floor(speck_smoothed, speck, MS) is None
+    # video: a region the model saw on this frame only (a flicker) is not brought back
+    assert rescue_floor(smoothed, raw, MS, raw_prev=_two_people(faint=0.0)) is None
+    assert rescue_floor(smoothed, raw, MS, raw_prev=raw) is not None
+
+
+def test_segment_views_average_the_photo_and_its_mirror() -> None:
+    """A model that sees only the left half of its input: the mirror view halves what it saw,
+    and the half-pixel views are moved back into place."""
+
+    def left_eyed(frame: np.ndarray) -> np.ndarray:
+        g = cv2.resize(frame[:, :, 0], (32, 24), interpolation=cv2.INTER_AREA)
+        p = (g > 127).astype(np.float32)
+        p[:, 16:] = 0.0
+        return p
+
+    frame = np.zeros((96, 128, 3), np.uint8)
+    frame[24:72, 16:48] = 255
+    first = left_eyed(frame)
+    assert np.array_equal(segment_views(left_eyed, frame, first, 1), first)
+    two = segment_views(left_eyed, frame, first, 2)
+    assert two[12, 8] == pytest.approx(0.5) and two.dtype == np.float32
+    four = segment_views(left_eyed, frame, first, 4)
+    assert four.shape == first.shape and abs(float(four[12, 8]) - 0.5) < 0.05

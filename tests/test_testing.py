@@ -25,8 +25,10 @@ def test_the_docstring_recipe_holds() -> None:
     assert (bb.last_alpha > 127).sum() > 0.9 * (disc_mask() > 127).sum()
 
 
-def test_fake_face_detector_misses_dark_frames() -> None:
+def test_fake_face_detector_sees_the_face_unless_told_to_miss_dark_frames() -> None:
     det = FakeFaceDetector((0.4, 0.3, 0.6, 0.6))
     assert det(synthetic_frame())[0].box == (0.4, 0.3, 0.6, 0.6)
-    assert det(np.zeros((8, 8, 3), np.uint8)) == []
-    assert det.calls == 2
+    assert det(np.zeros((8, 8, 3), np.uint8))[0].box == (0.4, 0.3, 0.6, 0.6)
+    shy = FakeFaceDetector((0.4, 0.3, 0.6, 0.6), misses_below=40)
+    assert shy(np.zeros((8, 8, 3), np.uint8)) == []
+    assert det.calls == 2 and shy.calls == 1

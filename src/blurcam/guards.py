@@ -3,9 +3,10 @@
 Pure functions; per-stream state (tracked faces, the previous main-person
 region) is owned by ``pipeline.Stream`` and passed in.
 
-* :func:`protect_faces` forces tracked faces to foreground (the centre of the
-  detector's box, rounded below the chin, plus what the model once saw there),
-  so an auto-exposure swing that makes the model drop the face cannot blur it.
+* :func:`protect_faces` forces tracked faces to foreground (the head ellipse
+  from the detector's box and keypoints, where the model once saw person),
+  so an auto-exposure swing that makes the model drop part of a face cannot
+  blur it; a face the model does not see as a person's is never forced.
 * :func:`keep_main` keeps only the main person: the connected region that
   continues last frame's main region, or, on the first frame, the largest and
   most central one.
@@ -26,7 +27,14 @@ from numpy.typing import NDArray
 
 from .face import Face
 
-__all__ = ["face_search_rect", "faces_to_frame", "keep_main", "protect_faces"]
+__all__ = [
+    "face_ellipse",
+    "face_search_rect",
+    "faces_to_frame",
+    "keep_main",
+    "near_main",
+    "protect_faces",
+]
 
 F32 = NDArray[np.float32]
 U8 = NDArray[np.uint8]
@@ -61,113 +69,171 @@ def faces_to_frame(
     out = []
     for f in faces:
         b = f.box
-        out.append(Face((ox + b[0] * sx, oy + b[1] * sy, ox + b[2] * sx, oy + b[3] * sy), f.score))
+        kps = tuple((ox + x * sx, oy + y * sy) for x, y in f.keypoints)
+        box = (ox + b[0] * sx, oy + b[1] * sy, ox + b[2] * sx, oy + b[3] * sy)
+        out.append(Face(box, f.score, keypoints=kps))
     return out
 
 
 _KEEP_GRID = 32
-_RIM = 0.02  # soft rim of the held core, part of its size
-_SEEN = 0.25  # mean remembered alpha in the face box below which it is not forced
+_RIM = 0.04  # soft rim of the ellipses, part of the smaller semi-axis
+_SEEN = 0.5  # share of the face the model must see as person, or the face is dropped
+_LIFT = 0.1  # head ellipse centre above the box centre, in box heights (forehead, hair)
+_HEAD = (0.6, 0.75)  # semi-axes of the head ellipse, in box widths and heights
+_FACE = (0.5, 0.5)  # semi-axes of the face ellipse: inscribed in the box
+_STEADY = 0.9  # template match under which a face has changed (turned, moved fast): relearnt
+_LIT = 0.8  # ... or, under an exposure swing (clipping lowers the correlation), this
+_STILL = 0.05  # ... while it stayed put (box sizes moved since the last frame)
+_LIGHT = 0.1  # ... and its brightness changed (|log| ratio of mean grey)
+
+Ellipse = tuple[float, float, float, float, float]
 
 
-def _rect(f: Face, scale: float, w: int, h: int) -> tuple[int, int, int, int]:
-    (cx, cy), (bw, bh) = f.center, f.size
-    hx, hy = scale * bw * w / 2.0, scale * bh * h / 2.0
+def face_ellipse(face: Face, size: tuple[int, int], *, head: bool = True) -> Ellipse:
+    """The head (or, ``head`` False, the face) ellipse of ``face`` in a ``size`` (w, h) frame.
+
+    Returns ``(cx, cy, ax, ay, angle)``: centre and semi-axes in pixels,
+    ``angle`` in radians (the head's roll: the line through the eyes, from
+    the detector's keypoints; 0 without them). The detector's box runs from
+    the brow to the chin and about ear to ear. The face ellipse is inscribed
+    in 90% of it (eyes, cheeks, mouth, chin); the head ellipse is a fifth
+    wider and half taller, centred a tenth of the box higher (forehead,
+    temples, hair, jaw). Both turn with the head.
+    """
+    w, h = size
+    (cx, cy), (bw, bh) = face.center, face.size
+    angle = 0.0
+    if len(face.keypoints) >= 2:
+        (rx, ry), (lx, ly) = face.keypoints[0], face.keypoints[1]
+        ex, ey = (lx - rx) * w, (ly - ry) * h
+        if ex * ex + ey * ey > 1.0:
+            # the subject's right eye is on the image's left: ex > 0 for an upright face
+            angle = float(np.clip(np.arctan2(ey, ex), -np.pi / 3, np.pi / 3))
+    lift = _LIFT * bh * h if head else 0.0
+    ax, ay = _HEAD if head else _FACE
     return (
-        max(0, int(np.floor(cx * w - hx))),
-        max(0, int(np.floor(cy * h - hy))),
-        min(w, int(np.ceil(cx * w + hx))),
-        min(h, int(np.ceil(cy * h + hy))),
+        cx * w + lift * np.sin(angle),
+        cy * h - lift * np.cos(angle),
+        ax * bw * w,
+        ay * bh * h,
+        angle,
     )
 
 
-def protect_faces(
-    alpha: F32, faces: Sequence[Face], scale: float = 0.8, core: float = 0.8
-) -> list[Face]:
-    """Keep every tracked face in the foreground: raises ``alpha`` in place.
+def _ellipse_roi(e: Ellipse, w: int, h: int) -> tuple[int, int, int, int] | None:
+    cx, cy, ax, ay, ang = e
+    c, s = abs(np.cos(ang)), abs(np.sin(ang))
+    rim = 1.0 + _RIM * min(ax, ay)
+    hx, hy = ax * c + ay * s + rim, ax * s + ay * c + rim
+    x0, y0 = max(0, int(np.floor(cx - hx))), max(0, int(np.floor(cy - hy)))
+    x1, y1 = min(w, int(np.ceil(cx + hx))), min(h, int(np.ceil(cy + hy)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return x0, y0, x1, y1
 
-    ``alpha`` is float32 0..1 at any resolution, ``faces`` in 0..1 of it.
-    Two parts, so that the guard costs little where the model is right:
 
-    * the centre ``core`` of the box is held at 1 always, with a thin soft
-      rim: its upper half as the whole rectangle (forehead, temples, the side
-      of the head), its lower half as an ellipse, because the jaw narrows and
-      the box's lower corners are background or shoulder beside the chin
-      (forcing them is what cost portrait mIoU; the upper corners are hair or
-      head and cost almost nothing);
-    * in the inner ``scale`` of the box, the highest alpha the model ever gave
-      each place since the face was first tracked is remembered on a small
-      grid that moves with the box (``Face.keep``) and held: when an exposure
-      swing makes the model drop part of the face, it stays at least as
-      opaque as the model once made it (a cheek edge at 0.6 at normal
-      exposure stays 0.6 when the frame is blown out).
+def _ellipse_mask(e: Ellipse, roi: tuple[int, int, int, int]) -> F32:
+    """1 inside the ellipse, falling to 0 over a thin rim outside, on the ``roi`` grid."""
+    cx, cy, ax, ay, ang = e
+    x0, y0, x1, y1 = roi
+    xs = np.arange(x0, x1, dtype=np.float32) + np.float32(0.5 - cx)
+    ys = np.arange(y0, y1, dtype=np.float32) + np.float32(0.5 - cy)
+    c, s = np.float32(np.cos(ang)), np.float32(np.sin(ang))
+    # the ellipse's own axes, scaled to its semi-axes: a rank-one sum per axis
+    u = np.add.outer(ys * (s / np.float32(ax)), xs * (c / np.float32(ax)))
+    v = np.add.outer(ys * (c / np.float32(ay)), xs * (-s / np.float32(ay)))
+    r: F32 = cv2.magnitude(u, v)
+    m = min(ax, ay)
+    rim = max(1.0, _RIM * m) / m
+    # (1 + rim - r) / rim, clipped to 0..1
+    r *= np.float32(-1.0 / rim)
+    r += np.float32((1.0 + rim) / rim)
+    np.clip(r, 0.0, 1.0, out=r)
+    return r
 
-    The box must not jitter for this to hold: ``face.track_faces`` keeps a
-    confirmed track's box on re-detection.
 
-    A face the model never saw as part of a person (mean remembered alpha
-    under a quarter of its box) is not forced at all: a face on a poster, a
-    false detection, or a stranger removed by ``people=main`` stays in the
-    background.
+def protect_faces(alpha: F32, faces: Sequence[Face]) -> list[Face]:
+    """Keep the faces of people in the foreground: raises ``alpha`` in place.
 
-    Returns the faces with what was learnt, to pass in next frame.
+    ``alpha`` is float32 0..1 at any resolution (the person mask before the
+    guard), ``faces`` in 0..1 of it. The guard can only protect a face, and
+    only a face the model sees as part of a person; what it raises is
+    face-shaped (:func:`face_ellipse`, from the detector's box and keypoints,
+    turned with the head), never a rectangle:
+
+    * a face less than half of whose face ellipse is person in ``alpha`` now
+      has left the person mask (a track left on a wall after a pan, a face on
+      a poster, a stranger removed by ``people=main``, a small full-body
+      person whose head the model sees smaller than the box): it is not
+      protected, and it is dropped from the returned list (and so from
+      tracking);
+    * the rest applies while the face is steady, i.e. looks like its template
+      (``Face.match`` at least 0.9: the correlation is blind to gain and
+      stays above 0.9 through the 60-frame 0.3x..1.7x exposure ramp), or at
+      least 0.8 while it stayed put (``Face.shift`` under 5% of its box) and
+      its brightness changed by over 10% (``Face.light``): clipped highlights
+      lower the correlation of a face in a fast exposure swing (30 frames:
+      0.82). A face that turned or moved fast (DAVIS dancers: 0.65-0.85, a
+      turn into the shade 0.7 with its brightness changed) keeps the model's
+      own answer, and its memory is relearnt from this frame, so no stale
+      outline is ever held;
+    * each face remembers the highest alpha the model gave each place of its
+      head ellipse (``Face.keep``, a 32x32 grid that moves with the face).
+      In the head ellipse each place is held at the least of that memory
+      over its neighbourhood (3x3 cells): an exposure swing cannot blur what
+      the model saw, and the head's outline is never pushed out (a place
+      beside the head the model never called person keeps what the model
+      says now);
+    * in the face ellipse (inscribed in the detector's box: eyes, cheeks,
+      mouth, always a person's if it is a face) every place next to one the
+      model saw as person (0.75, 3x3 cells) is held at 1, so the face is
+      whole up to its edge even where the model's edge falls a few pixels
+      short of it (the exposure test's faces lose pixels there at normal
+      exposure, raw model and all).
+
+    Returns the faces still protected, with what was learnt, to pass in next
+    frame.
     """
     h, w = alpha.shape
     out = []
     for f in faces:
-        x0, y0, x1, y1 = _rect(f, scale, w, h)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            out.append(f)
+        head = face_ellipse(f, (w, h))
+        roi = _ellipse_roi(head, w, h)
+        if roi is None:
             continue
-        roi = alpha[y0:y1, x0:x1]
-        seen = cast(
-            F32,
-            cv2.resize(
-                roi,
-                (_KEEP_GRID, _KEEP_GRID),
-                interpolation=cv2.INTER_AREA,
-            ),
-        )
-        keep = seen if f.keep is None else cast(F32, np.maximum(f.keep, seen))
+        x0, y0, x1, y1 = roi
+        in_face = _ellipse_mask(face_ellipse(f, (w, h), head=False), roi)
+        a = alpha[y0:y1, x0:x1]
+        area = float(in_face.sum())
+        if area < 1.0 or float((a * in_face).sum()) < _SEEN * area:
+            continue  # the model does not see a person's face here: nothing to protect
+        seen = cast(F32, cv2.resize(a, (_KEEP_GRID, _KEEP_GRID), interpolation=cv2.INTER_AREA))
+        steady = f.match >= _STEADY or (f.match >= _LIT and f.shift <= _STILL and f.light >= _LIGHT)
+        fresh = f.keep is None or f.keep.shape != seen.shape or not steady
+        keep = seen if fresh else np.maximum(cast(F32, f.keep), seen)
         out.append(replace(f, keep=keep))
-        if float(keep.mean()) < _SEEN:
-            continue  # never part of a person (a poster, a stranger under people=main)
-        np.maximum(
-            roi, cv2.resize(keep, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR), out=roi
-        )
-        _hold_core(alpha, f, core)
+        if not steady:
+            continue  # the face turned or moved fast: the model's own answer stands
+        grid = cv2.merge([_around(keep), _near(keep)])  # held and forced, upsampled at once
+        up = cv2.resize(grid, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        np.maximum(a, np.minimum(_ellipse_mask(head, roi), up[..., 0]), out=a)
+        np.maximum(a, np.minimum(in_face, up[..., 1]), out=a)
     return out
 
 
-def _hold_core(alpha: F32, f: Face, core: float) -> None:
-    """Hold the centre ``core`` of the box at 1: upper half rectangle, lower half ellipse.
+_K3 = np.ones((3, 3), np.uint8)
 
-    A thin rim (``_RIM``, 2% of the core's size, at least a pixel) falls off
-    softly so the held region draws no hard step; a wider one (8%) cost 0.4
-    points of portrait boundary F for no gain on the exposure ramp.
-    """
-    h, w = alpha.shape
-    x0, y0, x1, y1 = _rect(f, core, w, h)
-    if x1 <= x0 or y1 <= y0:
-        return
-    (cx, cy), (bw, bh) = f.center, f.size
-    ax, ay = core * bw * w / 2.0, core * bh * h / 2.0
-    if ax < 1.0 or ay < 1.0:
-        return
-    rim = max(1.0, _RIM * 2.0 * min(ax, ay))
-    ox0, oy0 = max(0, int(np.floor(cx * w - ax - rim))), max(0, int(np.floor(cy * h - ay - rim)))
-    ox1, oy1 = min(w, int(np.ceil(cx * w + ax + rim))), min(h, int(np.ceil(cy * h + ay + rim)))
-    if ox1 <= ox0 or oy1 <= oy0:
-        return
-    xs = (np.arange(ox0, ox1, dtype=np.float32) + 0.5 - np.float32(cx * w)) / np.float32(ax)
-    ys = (np.arange(oy0, oy1, dtype=np.float32) + 0.5 - np.float32(cy * h)) / np.float32(ay)
-    y, x = ys[:, None], xs[None, :]
-    # upper half: the rectangle (|x|, |y| <= 1); lower half: the ellipse
-    r = np.where(y < 0, np.maximum(np.abs(x), np.abs(y)), np.sqrt(x * x + y * y))
-    # 1 inside, falling to 0 over ``rim`` pixels outside
-    m = np.clip((1.0 + rim / min(ax, ay) - r) * (min(ax, ay) / rim), 0.0, 1.0).astype(np.float32)
-    roi = alpha[oy0:oy1, ox0:ox1]
-    np.maximum(roi, m, out=roi)
+
+def _around(keep: F32) -> F32:
+    """What the model once saw at a place and all around it (3x3 cells): the held alpha."""
+    return cast(F32, cv2.erode(keep, _K3, borderType=cv2.BORDER_REPLICATE))
+
+
+def _near(keep: F32) -> F32:
+    """1 where the model once saw person (at least 0.75) at a place or next to it (3x3
+    cells), falling to 0 at 0.5: the forced alpha of the face ellipse."""
+    n = cv2.dilate(keep, _K3, borderType=cv2.BORDER_REPLICATE)
+    return cast(F32, np.clip((n - np.float32(0.5)) * np.float32(4.0), 0.0, 1.0))
 
 
 _K5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
@@ -204,6 +270,13 @@ def keep_main(prob: F32, prev_main: NDArray[np.bool_] | None) -> tuple[F32, NDAr
         centrality = 1.0 - 0.5 * np.clip(np.hypot(dx, dy), 0.0, 1.5) / 1.5
         best = int(np.argmax(areas * centrality)) + 1
     main = labels == best
+    return near_main(prob, main), main
+
+
+def near_main(prob: F32, main: NDArray[np.bool_] | None) -> F32:
+    """``prob`` with everything more than 2 pixels from ``main`` (bool, same shape) set to 0:
+    what :func:`keep_main` keeps of any map (a new array; ``main`` None: unchanged)."""
+    if main is None or main.shape != prob.shape:
+        return prob
     keep = cv2.dilate(main.astype(np.uint8), _K5) > 0
-    out = np.where(keep, prob, np.float32(0.0)).astype(np.float32)
-    return out, main
+    return cast(F32, np.where(keep, prob, np.float32(0.0)).astype(np.float32))

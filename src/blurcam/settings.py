@@ -69,40 +69,52 @@ class SegmentSettings:
 class MaskSettings:
     """Temporal smoothing and edge refinement of the person mask.
 
-    ``smoothing`` is the weight of the previous mask where the new one is
-    unsure (0 = off); ``hold`` the least weight of history where the image
-    did not move (so a hand the model drops for a frame stays); confident
-    pixels where the image moved follow the model at once, so the mask does
-    not lag. Motion is the grey difference at model resolution,
-    ``motion_low`` (still) to ``motion_high`` (moved) grey levels.
-    ``scene_cut`` is the mean absolute mask change above which history is
-    dropped. When at most ``still_moved`` of the pixels moved since the last
-    model run, the model is skipped and its mask carried (the refinement's
-    last fit applied to the new image), at most ``still_reuse`` frames in a
-    row (0 = run it on every frame). ``refine`` turns on the
+    Temporal smoothing (``mask.align_previous``, ``mask.smooth_temporal``):
+    the previous mask is moved by the optical flow between the frames
+    (measured at most ``flow_width`` pixels wide, at model resolution or
+    below; 0 = history held in place), trusted where the moved previous
+    frame matches this one (``warp_low`` grey levels of difference: fully,
+    ``warp_high``: not at all) and blended in with weight ``smoothing``
+    times the model's uncertainty, and at least ``hold`` where it is
+    trusted (``smoothing`` 0 = off). ``scene_cut`` is the mean absolute mask
+    change above which history is dropped.
+
+    Still gate: when at most ``still_moved`` of the pixels changed by more
+    than ``motion_high`` grey levels since the last model run, the model is
+    skipped and its mask carried (the refinement's last fit applied to the
+    new image), at most ``still_reuse`` frames in a row (0 = run it on every
+    frame).
+
+    Refinement (``mask.refine_guided``): ``refine`` turns on the
     image-guided filter; ``refine_width`` is the working width it runs at,
     ``refine_coarse`` how many working pixels of person height make one step
     of the coarser grid its coefficients are fitted on (at most 4) and
-    ``refine_radius`` its radius on that grid; ``refine_sharpen`` the slope
-    with which the probability is pushed to 0/1 about the person edge before
-    the filter (0 = off; see ``mask.sharpen_edge``) in a still photo,
-    ``refine_sharpen_video`` the slope in video frames (half: with the alpha
-    hold below it keeps DAVIS mIoU and boundary F where slope 8 had them).
-    ``alpha_hold`` is the weight of the previous frame's alpha (at working
-    resolution) where the alpha changed by less than ``alpha_step`` (0..1)
-    since then: the refined edge's frame-to-frame jitter is damped, while a
-    larger change (a limb that moved) passes at once (0 = off; see
-    ``mask.settle_alpha``). ``edge_low``/
-    ``edge_high`` map probability to alpha (below low -> 0, above high -> 1);
-    the person edge is at their midpoint (0.55: the models' 0.5 contour lies a
-    little outside the true edge on the dev portraits). The ramp is wider
-    than the 0.4..0.7 used before the sharpening, so the alpha edge stays as
-    soft (and flickers as little) as it was.
+    ``refine_radius`` its radius on that grid, ``refine_eps`` its
+    regularisation. Before the fit the probability is pushed to 0/1 about
+    ``refine_edge`` (0.55: on head-and-shoulders photos the models' 0.5
+    contour lies a little outside the true edge, in the hair's halo) with
+    slope ``refine_sharpen`` in a photo and ``refine_sharpen_video`` in
+    video (see ``mask.sharpen_edge``; 0 = off). The refinement fades in with
+    the person's thickness, from ``refine_thick_low`` to
+    ``refine_thick_high`` (area over boundary length, in frame heights: on
+    thin full-body people and groups it frays the edge), and with how much
+    finer the working frame is than the model's grid, from
+    ``refine_upscale_low`` to ``refine_upscale_high`` (see
+    ``mask.refine_weight``).
+
+    ``edge_low``/``edge_high`` map probability to alpha (below low -> 0,
+    above high -> 1); their midpoint 0.5 is the raw model's own threshold,
+    so the alpha keeps every place the model calls person. A photo
+    (``Stream.process_image``) is segmented over ``photo_views`` views
+    (1, 2: with its mirror image, 4: also moved by half a model pixel; see
+    ``mask.segment_views``).
     """
 
     smoothing: float = 0.9
-    hold: float = 0.8
-    motion_low: float = 3.0
+    hold: float = 0.5
+    flow_width: int = 256
+    warp_low: float = 10.0
+    warp_high: float = 30.0
     motion_high: float = 12.0
     scene_cut: float = 0.3
     still_reuse: int = 2
@@ -114,19 +126,27 @@ class MaskSettings:
     refine_eps: float = 0.001
     refine_sharpen: float = 8.0
     refine_sharpen_video: float = 4.0
-    alpha_hold: float = 0.8
-    alpha_step: float = 0.4
-    edge_low: float = 0.35
-    edge_high: float = 0.75
+    refine_edge: float = 0.55
+    refine_thick_low: float = 0.1
+    refine_thick_high: float = 0.2
+    refine_upscale_low: float = 1.25
+    refine_upscale_high: float = 1.75
+    photo_views: int = 4
+    edge_low: float = 0.3
+    edge_high: float = 0.7
 
     def __post_init__(self) -> None:
         _check_range("smoothing", self.smoothing, 0.0, 1.0, hi_open=True)
         _check_range("hold", self.hold, 0.0, 1.0, hi_open=True)
-        if not 0.0 <= self.motion_low < self.motion_high <= 255.0:
+        if not (self.flow_width == 0 or 16 <= self.flow_width <= 1024):
             raise SettingsError(
-                f"need 0 <= motion_low < motion_high <= 255, got "
-                f"{self.motion_low}, {self.motion_high}"
+                f"flow_width must be 0 (off) or in [16, 1024], got {self.flow_width}"
             )
+        if not 0.0 <= self.warp_low < self.warp_high <= 255.0:
+            raise SettingsError(
+                f"need 0 <= warp_low < warp_high <= 255, got {self.warp_low}, {self.warp_high}"
+            )
+        _check_range("motion_high", self.motion_high, 1.0, 255.0)
         _check_range("scene_cut", self.scene_cut, 0.0, 1.0)
         if not 0 <= self.still_reuse <= 30:
             raise SettingsError(f"still_reuse must be in [0, 30], got {self.still_reuse}")
@@ -143,8 +163,19 @@ class MaskSettings:
             v = getattr(self, name)
             if not (v == 0.0 or 1.0 <= v <= 100.0):
                 raise SettingsError(f"{name} must be 0 (off) or in [1, 100], got {v}")
-        _check_range("alpha_hold", self.alpha_hold, 0.0, 1.0, hi_open=True)
-        _check_range("alpha_step", self.alpha_step, 0.0, 1.0)
+        _check_range("refine_edge", self.refine_edge, 0.05, 0.95)
+        if not 0.0 <= self.refine_thick_low <= self.refine_thick_high <= 1.0:
+            raise SettingsError(
+                f"need 0 <= refine_thick_low <= refine_thick_high <= 1, got "
+                f"{self.refine_thick_low}, {self.refine_thick_high}"
+            )
+        if not 0.0 <= self.refine_upscale_low <= self.refine_upscale_high <= 16.0:
+            raise SettingsError(
+                f"need 0 <= refine_upscale_low <= refine_upscale_high <= 16, got "
+                f"{self.refine_upscale_low}, {self.refine_upscale_high}"
+            )
+        if self.photo_views not in (1, 2, 4):
+            raise SettingsError(f"photo_views must be 1, 2 or 4, got {self.photo_views}")
         if not 0.0 <= self.edge_low < self.edge_high <= 1.0:
             raise SettingsError(
                 f"need 0 <= edge_low < edge_high <= 1, got {self.edge_low}, {self.edge_high}"
@@ -155,38 +186,32 @@ class MaskSettings:
 class GuardSettings:
     """Protection against the known failures: a blurred face, a stranger kept.
 
-    ``face`` forces detected faces to foreground: MediaPipe's short-range face
-    detector runs every ``face_interval`` frames (and whenever no face is
-    tracked, at most every ``face_retry`` frames), faces are tracked between
-    detections, and a face not re-detected is kept for ``face_hold`` frames.
-    ``face_score`` is the detector's minimum score; ``face_core`` the centre
-    part of the detected box always held in the foreground (upper half as a
-    rectangle, lower half as an ellipse: the box corners beside the chin are
-    background), ``face_scale`` the part in which the best alpha the model
-    once gave is held (see ``guards.protect_faces``). ``people`` is ``all``
-    or ``main``: keep only the main person (the largest, most central
-    region, followed over time) and put everyone else in the background.
+    ``face`` keeps the faces of people in the foreground: MediaPipe's
+    short-range face detector runs every ``face_interval`` frames (and, while
+    no face is tracked, every ``face_retry`` frames), faces are tracked
+    between detections, and the head ellipse (from the detector's box and
+    keypoints) is held where the model once saw person (see
+    ``guards.protect_faces``). A face the detector does not confirm, that
+    the tracker loses, or that leaves the person mask is dropped at once.
+    ``face_score`` is the detector's minimum score. ``people`` is ``all`` or
+    ``main``: keep only the main person (the largest, most central region,
+    followed over time) and put everyone else in the background.
     """
 
     face: bool = True
     face_interval: int = 12
     face_retry: int = 4
-    face_hold: int = 30
     face_score: float = 0.5
-    face_scale: float = 0.8
-    face_core: float = 0.8
     people: str = "all"  # all|main
 
     def __post_init__(self) -> None:
         if self.people not in ("all", "main"):
             raise SettingsError(f"people must be 'all' or 'main', got {self.people!r}")
-        for name in ("face_interval", "face_retry", "face_hold"):
+        for name in ("face_interval", "face_retry"):
             v = getattr(self, name)
             if not 1 <= v <= 10_000:
                 raise SettingsError(f"{name} must be in [1, 10000], got {v}")
         _check_range("face_score", self.face_score, 0.05, 1.0)
-        _check_range("face_scale", self.face_scale, 0.2, 2.0)
-        _check_range("face_core", self.face_core, 0.0, 2.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,13 +89,18 @@ class FakeSegmenter:
 
 
 class FakeFaceDetector:
-    """Reports a fixed face ``box`` (x0, y0, x1, y1 in 0..1 of its input); misses it on dark
-    frames (mean below 40) as a real detector might. ``calls`` counts the runs."""
+    """Reports a fixed face ``box`` (x0, y0, x1, y1 in 0..1 of its input) on every frame,
+    whatever the exposure (the real one normalises the gain first); with ``misses_below``
+    it misses the face on frames darker than that mean. ``calls`` counts the runs."""
 
-    def __init__(self, box: tuple[float, float, float, float]) -> None:
+    def __init__(
+        self, box: tuple[float, float, float, float], misses_below: float | None = None
+    ) -> None:
         self.box = box
+        self.misses_below = misses_below
         self.calls = 0
 
     def __call__(self, frame: U8) -> list[Face]:
         self.calls += 1
-        return [Face(self.box, 0.9)] if frame.mean() > 40 else []
+        dark = self.misses_below is not None and frame.mean() < self.misses_below
+        return [] if dark else [Face(self.box, 0.9)]

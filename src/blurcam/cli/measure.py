@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
-from ..errors import SourceError
+from ..errors import SettingsError, SourceError
 from ..evaluate import bench as benchmod
+from ..evaluate import compare as comparemod
 from ..evaluate import datasets, runner
 from ..settings import DEFAULT_THREADS, build_settings
 from .common import console, err_console, progress_bar
@@ -37,34 +39,111 @@ def eval_(
         bool,
         typer.Option("--raw", help="Model only: bilinear upsample, threshold 0.5, no smoothing."),
     ] = False,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="'raw': score the pipeline and the raw model, one table per set with every "
+            "sequence, and exit 1 where the pipeline is worse (mIoU more than 0.003 below, "
+            "boundary F below, dtSSD or far false positives above).",
+        ),
+    ] = None,
     limit: Annotated[
         int | None,
         typer.Option("--limit", min=1, help="First N photos per image set / frames per sequence."),
     ] = None,
     threads: Threads = DEFAULT_THREADS,
 ) -> None:
-    """Score masks against ground truth: mIoU, boundary F-score, flicker (dtSSD) on sequences."""
+    """Score masks against ground truth: mIoU, boundary F, far false positives, flicker (dtSSD)."""
+    if compare is not None and compare != "raw":
+        raise SettingsError(f"--compare takes 'raw', got {compare!r}")
+    if compare is not None and raw:
+        raise SettingsError("--compare raw already runs the raw model: drop --raw")
     settings = build_settings(model=model, threads=threads)
     sets = [d.limited(limit) for d in datasets.discover(dataset)]
-    factory = runner.RawPredictors(settings) if raw else runner.PipelinePredictors(settings)
-    total = sum(d.frames for d in sets)
-    try:
-        with progress_bar("eval", total) as bar:
-            report = runner.evaluate(
-                sets, factory, name=factory.kind, model=model, progress=bar.add
+    kinds = ["pipeline", "raw"] if compare else ["raw" if raw else "pipeline"]
+    total = sum(d.frames for d in sets) * len(kinds)
+    reports: dict[str, runner.EvalReport] = {}
+    with progress_bar("eval", total) as bar:
+        for kind in kinds:
+            factory = (
+                runner.RawPredictors(settings)
+                if kind == "raw"
+                else runner.PipelinePredictors(settings)
             )
-    finally:
-        factory.close()
-    if json_out:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+            try:
+                reports[kind] = runner.evaluate(
+                    sets, factory, name=factory.kind, model=model, progress=bar.add
+                )
+            finally:
+                factory.close()
+    if not compare:
+        report = reports[kinds[0]]
+        if json_out:
+            typer.echo(json.dumps(report.to_dict(), indent=2))
+            return
+        _print_eval(report)
         return
-    _print_eval(report)
+    rows = comparemod.compare(reports["pipeline"], reports["raw"])
+    worse = comparemod.failures(rows)
+    if json_out:
+        out = {
+            "pipeline": reports["pipeline"].to_dict(),
+            "raw": reports["raw"].to_dict(),
+            "comparison": [r.to_dict() for r in rows],
+            "worse_than_raw": worse,
+        }
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        _print_compare(reports["pipeline"], rows)
+    if worse:
+        err_console.print(f"pipeline worse than the raw model on {len(worse)} of {len(rows)} rows")
+        raise typer.Exit(1)
+
+
+def _print_compare(report: runner.EvalReport, rows: list[comparemod.CompareRow]) -> None:
+    models = ", ".join(report.models) or report.model
+    digits = {"flicker_dtssd": 2, "temporal_change": 2, "far_fp_pct": 2}
+    for d in report.datasets:
+        metrics = [
+            m
+            for m in comparemod.METRICS
+            if d.kind == "video" or m[0] not in ("flicker_dtssd", "temporal_change")
+        ]
+        t = Table(title=f"{d.name}: raw model and blurcam ({models})", box=box.SIMPLE_HEAD)
+        t.add_column("set" if d.kind == "images" else "sequence", min_width=16)
+        t.add_column("n", justify="right")
+        t.add_column("predictor")
+        for _, _, label, _ in metrics:
+            t.add_column(label, justify="right")
+        for r in rows:
+            if r.dataset != d.name:
+                continue
+            name = f"[bold]{d.name}[/bold]" if r.sequence is None else r.sequence
+            raw = [_f(r.raw[key], digits.get(key, 3)) for key, _, _, _ in metrics]
+            t.add_row(name, str(r.frames), "raw", *raw)
+            ours = []
+            for key, _, label, _ in metrics:
+                v = _f(r.pipeline[key], digits.get(key, 3))
+                bad = any(f.startswith(label + " ") for f in r.failures)
+                ours.append(f"[red]{v}[/red]" if bad else v)
+            who = "[red]blurcam x[/red]" if r.failures else "blurcam"
+            t.add_row("", "", who, *ours, end_section=True)
+        console.print(t)
+    console.print(
+        "mIoU at alpha >= 0.5; BF: boundary F, tolerance 0.5% of the diagonal; dtSSD x100 and "
+        "change (mean |alpha_t - alpha_t-1| x100 where the truth is still): lower is better; "
+        "far FP: % of the frame marked person farther than 2% of the diagonal from the truth. "
+        "blurcam x: worse than raw (mIoU more than 0.003 below, BF below, dtSSD or far FP above)."
+    )
+    for line in comparemod.failures(rows):
+        console.print(f"[red]worse than raw[/red] {line}")
 
 
 def _print_eval(report: runner.EvalReport) -> None:
     models = ", ".join(report.models) or report.model
     t = Table(title=f"blurcam eval: {report.predictor} predictor, model {models}")
-    for col in ("set", "frames", "mIoU", "boundary F", "flicker dtSSD", "temporal change"):
+    for col in ("set", "frames", "mIoU", "boundary F", "far FP %", "flicker dtSSD", "change"):
         t.add_column(col, justify="left" if col == "set" else "right")
     for d in report.datasets:
         t.add_row(
@@ -72,6 +151,7 @@ def _print_eval(report: runner.EvalReport) -> None:
             str(d.scored),
             _f(d.miou),
             _f(d.boundary_f),
+            _f(d.far_fp),
             _f(d.flicker, 2),
             _f(d.change, 2),
         )
@@ -82,6 +162,7 @@ def _print_eval(report: runner.EvalReport) -> None:
                     str(len(s.ious)),
                     _f(s.miou),
                     _f(s.boundary_f),
+                    _f(s.far_fp),
                     _f(s.flicker, 2),
                     _f(s.change, 2),
                 )
@@ -92,13 +173,15 @@ def _print_eval(report: runner.EvalReport) -> None:
         str(sum(d.scored for d in report.datasets)),
         _f(o["miou"]),
         _f(o["boundary_f"]),
+        _f(o["far_fp_pct"]),
         _f(o["flicker_dtssd"], 2),
         _f(o["temporal_change"], 2),
     )
     console.print(t)
     console.print(
-        "boundary F: tolerance 0.5% of the image diagonal; flicker: dtSSD x100 (lower is "
-        "better); temporal change: mean |alpha_t - alpha_t-1| x100 where the truth is still."
+        "boundary F: tolerance 0.5% of the image diagonal; far FP: % of the frame marked "
+        "person farther than 2% of the diagonal from the truth; flicker: dtSSD x100 (lower is "
+        "better); change: mean |alpha_t - alpha_t-1| x100 where the truth is still."
     )
 
 

@@ -18,12 +18,14 @@ from numpy.typing import NDArray
 
 __all__ = [
     "BOUNDARY_TOLERANCE",
+    "FAR_TOLERANCE",
     "as_unit",
     "binarize",
     "boundary_f",
     "boundary_pixels",
     "boundary_tolerance",
     "dtssd",
+    "far_false_positives",
     "iou",
     "temporal_change",
 ]
@@ -32,6 +34,7 @@ F32 = NDArray[np.float32]
 BOOL = NDArray[np.bool_]
 
 BOUNDARY_TOLERANCE = 0.005  # fraction of the image diagonal (issue 3)
+FAR_TOLERANCE = 0.02  # fraction of the image diagonal beyond which a false positive is "far"
 
 
 def as_unit(mask: NDArray[np.generic]) -> F32:
@@ -124,6 +127,31 @@ def boundary_f(
     if precision + recall == 0.0:
         return 0.0
     return 2.0 * precision * recall / (precision + recall)
+
+
+def far_false_positives(
+    pred: NDArray[np.generic], gt: NDArray[np.generic], fraction: float = FAR_TOLERANCE
+) -> float:
+    """Share of the frame (0..1) marked person farther than ``fraction`` of the diagonal from truth.
+
+    An edge a few pixels off does not count; what counts is person where no
+    person is near: a face box left on a wall, a shadow, a stranger the truth
+    leaves out. Distance is Euclidean from the nearest true person pixel
+    (``fraction`` 0.02: 20 px at 854x480, 20 px at 600x800). With no true
+    person, every predicted person pixel is far.
+    """
+    _check_shapes(pred, gt)
+    p = binarize(pred)
+    n = int(np.count_nonzero(p))
+    if n == 0:
+        return 0.0
+    g = binarize(gt)
+    if not g.any():
+        return n / p.size
+    tol = fraction * math.hypot(*gt.shape[:2])
+    # distance of every pixel to the nearest true person pixel (the zeros of ~g)
+    dist = cv2.distanceTransform((~g).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    return int(np.count_nonzero(p & (dist > tol))) / p.size
 
 
 def dtssd(

@@ -157,6 +157,10 @@ def _mean(xs: Iterable[float]) -> float | None:
     return float(statistics.fmean(xs)) if xs else None
 
 
+def _pct(x: float | None) -> float | None:
+    return None if x is None else 100.0 * x
+
+
 @dataclass
 class SequenceResult:
     """Scores of one sequence (or one photo). Temporal scores need two annotated neighbours."""
@@ -165,6 +169,7 @@ class SequenceResult:
     frames: int
     ious: list[float] = field(default_factory=list)
     bfs: list[float] = field(default_factory=list)
+    far_fps: list[float] = field(default_factory=list)
     dtssds: list[float] = field(default_factory=list)
     changes: list[float] = field(default_factory=list)
     ms: list[float] = field(default_factory=list)
@@ -176,6 +181,12 @@ class SequenceResult:
     @property
     def boundary_f(self) -> float | None:
         return _mean(self.bfs)
+
+    @property
+    def far_fp(self) -> float | None:
+        """Mean share of the frame marked person far from the truth, in % (see
+        :func:`metrics.far_false_positives`)."""
+        return _pct(_mean(self.far_fps))
 
     @property
     def flicker(self) -> float | None:
@@ -192,6 +203,7 @@ class SequenceResult:
             "scored": len(self.ious),
             "miou": self.miou,
             "boundary_f": self.boundary_f,
+            "far_fp_pct": self.far_fp,
             "flicker_dtssd": self.flicker,
             "temporal_change": self.change,
         }
@@ -232,6 +244,12 @@ class DatasetResult:
         return self._agg("boundary_f", "bfs")
 
     @property
+    def far_fp(self) -> float | None:
+        if self.kind == "images":
+            return _pct(_mean(x for s in self.sequences for x in s.far_fps))
+        return self._agg("far_fp", "far_fps")
+
+    @property
     def flicker(self) -> float | None:
         return None if self.kind == "images" else self._agg("flicker", "dtssds")
 
@@ -256,6 +274,7 @@ class DatasetResult:
             "scored": self.scored,
             "miou": self.miou,
             "boundary_f": self.boundary_f,
+            "far_fp_pct": self.far_fp,
             "flicker_dtssd": self.flicker,
             "temporal_change": self.change,
             "ms_per_frame_median": self.ms_per_frame,
@@ -286,6 +305,7 @@ class EvalReport:
         return {
             "miou": _mean(x for s in seqs for x in s.ious),
             "boundary_f": _mean(x for s in seqs for x in s.bfs),
+            "far_fp_pct": _pct(_mean(x for s in seqs for x in s.far_fps)),
             "flicker_dtssd": _mean(v for s in vids if (v := s.flicker) is not None),
             "temporal_change": _mean(v for s in vids if (v := s.change) is not None),
         }
@@ -329,6 +349,7 @@ def evaluate_sequence(
                 )
             res.ious.append(metrics.iou(alpha, gt))
             res.bfs.append(metrics.boundary_f(alpha, gt))
+            res.far_fps.append(metrics.far_false_positives(alpha, gt))
             if prev is not None:
                 res.dtssds.append(metrics.dtssd(prev[0], alpha, prev[1], gt))
                 res.changes.append(metrics.temporal_change(prev[0], alpha, prev[1], gt))

@@ -6,15 +6,15 @@ the light wrap change the alpha):
 
 * :meth:`CompositeNode.alpha`: in a :class:`~blurcam.nodes.mask_node.MaskPacket`;
   out the uint8 alpha at working resolution (255 = person). The guided fit is
-  applied, tracked faces are held in the foreground (``guards.protect_faces``)
-  and small frame-to-frame changes are damped (``mask.settle_alpha``).
+  applied, a person the model sees that a stage dropped is raised back to the
+  rescue floor (``mask.apply_floor``), and tracked faces are held in the
+  foreground (``guards.protect_faces``).
 * :meth:`CompositeNode.render`: in the frame, the background layer (full or
   small) and the alpha; out the composited frame, in one full-resolution
   pass that upsamples alpha and layer on the fly (``composite.render``).
 
-The node owns the face tracks, the last shown alpha (the history of
-``settle_alpha``) and the output buffer. Returned arrays are valid until its
-next call.
+The node owns the face tracks and the output buffer. Returned arrays are
+valid until its next call.
 """
 
 from __future__ import annotations
@@ -37,33 +37,30 @@ __all__ = ["CompositeNode"]
 
 
 class CompositeNode:
-    """Face tracks, the settled alpha and the output buffer of one stream."""
+    """Face tracks and the output buffer of one stream."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.faces: list[Face] = []  # tracked faces, in 0..1 of the frame
-        self._shown: U8 | None = None  # last alpha out, working resolution (settle_alpha)
         self._out: U8 | None = None  # output buffer
 
     def update(self, settings: Settings) -> None:
         self.settings = settings
 
     def reset(self) -> None:
-        """Forget the face tracks and the alpha history (a new stream starts)."""
+        """Forget the face tracks (a new stream starts)."""
         self.faces = []
-        self._shown = None
 
     def alpha(self, packet: MaskPacket, times: StageTimes | None = None) -> U8:
-        """uint8 alpha at working resolution, 255 = person: fit applied, faces held, settled."""
+        """uint8 alpha at working resolution, 255 = person: fit applied, floor, faces held."""
         s = self.settings
         tm = times or StageTimes()
         t = time.perf_counter()
         a_work = mask.to_alpha(mask.apply_guided(*packet.coef, packet.grey), s.mask)
+        mask.apply_floor(a_work, packet.floor)
         t = tm.add("refine", t)
         self._guard_faces(a_work, packet)
-        # a fresh array every frame: kept as the history without a copy
         a8 = cast(U8, cv2.convertScaleAbs(a_work, alpha=255.0))
-        self._shown = mask.settle_alpha(a8, self._shown, s.mask)
         tm.add("guards", t)
         return a8
 
@@ -73,13 +70,12 @@ class CompositeNode:
         On a frame the still gate carried (the image as at the last model
         run) the faces stay where they are, unless the detector ran.
         """
-        g = self.settings.guards
-        if not g.face:
+        if not self.settings.guards.face or packet.photo:
             self.faces = []
             return
         if packet.guide is not None and (packet.faces is not None or not packet.still):
-            self.faces = track_faces(self.faces, packet.faces, packet.guide, hold=g.face_hold)
-        self.faces = guards.protect_faces(alpha, self.faces, g.face_scale, g.face_core)
+            self.faces = track_faces(self.faces, packet.faces, packet.guide)
+        self.faces = guards.protect_faces(alpha, self.faces)
 
     def render(
         self,

@@ -29,7 +29,7 @@ import numpy as np
 from .. import guards, mask
 from ..face import Face, FaceDetector
 from ..frame import F32, U8
-from ..segment import Segmenter, SegmenterFactory, open_for
+from ..segment import Segmenter, SegmenterFactory, open_for, resolve_model
 from ..settings import Settings
 from .timing import StageTimes
 
@@ -49,9 +49,11 @@ class MaskPacket:
     guide: U8 | None  # luminance at model resolution (face tracking)
     prob: F32  # person probability at model resolution, 0..1, after temporal smoothing
     coef: tuple[F32, F32]  # guided-filter fit on its coarse grid (mask.guided_coefficients)
+    floor: F32 | None  # least alpha at model resolution (mask.rescue_floor), None: none
     still: bool  # the still gate carried the last mask (and fit) to this frame
     faces: list[Face] | None  # face detections of this frame (None: the detector did not run)
     inferred: bool  # False: the model did not run for this frame
+    photo: bool  # a still photo (Stream.process_image): no face guard
     times: dict[str, float]  # ms per stage spent making this packet
 
 
@@ -91,7 +93,9 @@ def follow(
     t = times.add("downscale", t)
     coef = mask.guided_coefficients(prob, grey, settings.mask)
     times.add("refine", t)
-    return MaskPacket(small, grey, guide, prob, coef, False, faces, False, times.ms)
+    return MaskPacket(
+        small, grey, guide, prob, coef, packet.floor, False, faces, False, False, times.ms
+    )
 
 
 class MaskNode:
@@ -121,7 +125,11 @@ class MaskNode:
         self._last_prob: F32 | None = None  # what the last model run gave (main person applied)
         self._coef: tuple[F32, F32] | None = None  # the last guided fit (the still gate reuses it)
         self._guide: U8 | None = None  # grey frame at model resolution at the last model run
+        self._flow: cv2.DISOpticalFlow | None = None  # optical flow (mask.align_previous)
+        self._floor: F32 | None = None  # alpha floor of the last model run (mask.rescue_floor)
+        self._raw: F32 | None = None  # the model's own answer at the last model run
         self._main: np.ndarray | None = None  # main person region (people=main)
+        self._seg_size: tuple[int, int] | None = None  # frame size the segmenter was made for
         self._size: tuple[int, int] | None = None  # frame size the history belongs to
         self._carried = 0  # frames in a row whose mask was carried (still image)
         self._face_due = 0  # frame number of the next face detection
@@ -140,6 +148,7 @@ class MaskNode:
     def reset(self) -> None:
         """Forget the history (a new stream starts)."""
         self._prev = self._last_prob = self._coef = self._guide = self._main = None
+        self._floor = self._raw = None
         self._carried = self._face_due = self._frames = 0
         if self._segmenter is not None:
             self._segmenter.reset()
@@ -155,10 +164,24 @@ class MaskNode:
         if self._segmenter is not None:
             self._segmenter.close()
         self._segmenter = None
+        self._seg_size = None
 
     def _ensure_segmenter(self, size: tuple[int, int]) -> Segmenter:
+        """The segmenter for frames of ``size``: with ``model`` ``auto``, the one ``auto``
+        picks for that size, so a stream (or a ``BackgroundBlur`` reused across
+        photos) that gets a frame of another shape switches model (a tall photo after
+        a wide one runs on the general model, not the landscape one)."""
+        model = self.settings.segment.model
+        if (
+            self._segmenter is not None
+            and self._owns_segmenter
+            and self._seg_size not in (None, size)
+            and resolve_model(model, size) != resolve_model(model, self._seg_size)
+        ):
+            self._close_segmenter()
         if self._segmenter is None:
             self._segmenter = self._factory(self.settings.segment, size)
+            self._seg_size = size
             log.debug("segmenter %s for %dx%d", self._segmenter.name, *size)
         return self._segmenter
 
@@ -185,7 +208,10 @@ class MaskNode:
         if still and last is not None:
             prob = last
         else:
-            prob = self._infer(small, grey, mirror=photo, guide=guide)
+            # the model sees the full frame, as the raw model does (its own bilinear
+            # resize): from the working frame it is resampled twice, and the model
+            # answers differently (DAVIS hike: mIoU -0.015, far false positives +0.1%)
+            prob = self._infer(frame, grey, mirror=photo, guide=guide)
             guide = self._guide
         t = times.add("segment", t)
         # on a frame the still gate carried, the last fit is applied to this
@@ -197,33 +223,45 @@ class MaskNode:
             coef = mask.guided_coefficients(prob, grey, s.mask, photo=photo)
         self._coef = coef
         t = times.add("refine", t)
-        faces = self._detect_faces(small, prob)
+        # a photo has no exposure swing between frames to guard against, and the
+        # guard's fill past the model's edge cost the dev portraits boundary F 0.03
+        faces = None if photo else self._detect_faces(small, prob)
         times.add("guards", t)
-        return MaskPacket(small, grey, guide, prob, coef, still, faces, not still, times.ms)
+        return MaskPacket(
+            small, grey, guide, prob, coef, self._floor, still, faces, not still, photo, times.ms
+        )
 
     def _infer(self, frame: U8, grey: U8, *, mirror: bool, guide: U8 | None) -> F32:
         """Segment, smooth and keep the main person: the model-resolution probability.
 
-        Updates the history (previous mask, motion guide, main region).
-        ``frame`` is the working-resolution frame, ``grey`` its luminance;
-        ``guide`` this frame's motion guide when the still gate already made it.
+        Updates the history (previous mask, motion guide, main region, the
+        rescue floor). ``frame`` is the full frame (the model sees what the
+        raw model sees), ``grey`` the working frame's luminance; ``guide``
+        this frame's motion guide when the still gate already made it. With
+        ``mirror`` (photos) the model runs on several views of the frame
+        (``mask.segment_views``).
         """
         seg = self._ensure_segmenter((frame.shape[1], frame.shape[0]))
         s = self.settings
-        prob = seg(frame)
-        if mirror:
-            prob = prob.copy()  # a segmenter may hand out its own buffer
-            prob += seg(np.ascontiguousarray(frame[:, ::-1]))[:, ::-1]
-            prob *= np.float32(0.5)
+        raw = seg(frame).copy()  # a segmenter may hand out its own buffer
+        prob = mask.segment_views(seg, frame, raw, s.mask.photo_views) if mirror else raw
         size = (prob.shape[1], prob.shape[0])
         if guide is None or (guide.shape[1], guide.shape[0]) != size:
             guide = mask.motion_guide(grey, size)
-        motion = mask.motion_map(guide, self._guide, s.mask)
+        prev, reliable = self._prev, None
+        if prev is not None and self._guide is not None and self._guide.shape == guide.shape:
+            if self._flow is None and s.mask.flow_width:
+                self._flow = cv2.DISOpticalFlow.create(cv2.DISOpticalFlow_PRESET_ULTRAFAST)
+            prev, reliable = mask.align_previous(prev, guide, self._guide, self._flow, s.mask)
         self._guide = guide
-        prob = mask.smooth_temporal(prob, self._prev, s.mask, motion)
+        prob = mask.smooth_temporal(prob, prev, s.mask, reliable)
         self._prev = prob.copy()
         if s.guards.people == "main":
             prob, self._main = guards.keep_main(prob, self._main)
+            raw = guards.near_main(raw, self._main)
+        # a person the model sees now and the stages above dropped comes back
+        self._floor = mask.rescue_floor(prob, raw, s.mask, self._raw)
+        self._raw = raw
         self._last_prob = prob
         return prob
 
