@@ -13,7 +13,8 @@ resolution) or uint8 0..255 (full resolution, 255 = person).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -23,6 +24,7 @@ from .settings import MaskSettings
 from .upscale import upscale_linear
 
 __all__ = [
+    "Motion",
     "align_previous",
     "apply_floor",
     "apply_guided",
@@ -30,6 +32,7 @@ __all__ = [
     "guided_coefficients",
     "is_scene_cut",
     "is_still",
+    "measure_motion",
     "motion_guide",
     "moved_fraction",
     "person_thickness",
@@ -42,6 +45,7 @@ __all__ = [
     "to_alpha",
     "uncertainty",
     "upsample_alpha",
+    "warp",
     "working_size",
 ]
 
@@ -139,33 +143,45 @@ def flow_size(size: tuple[int, int], settings: MaskSettings) -> tuple[int, int] 
     return working_size(size, settings.flow_width)
 
 
-def align_previous(
-    prev: F32,
-    guide: U8,
-    prev_guide: U8,
-    flow: cv2.DISOpticalFlow | None,
-    settings: MaskSettings,
-) -> tuple[F32, F32]:
-    """The previous mask moved to where its pixels are now, and where that is trustworthy.
+@dataclass(frozen=True, slots=True)
+class Motion:
+    """How this frame relates to the frame of the last model run (:func:`measure_motion`).
 
-    ``prev`` is last frame's mask and ``prev_guide``/``guide`` the grey
-    frames (uint8) of last frame and this one, all at model resolution.
-    ``flow`` (OpenCV's DIS optical flow, ultrafast preset; owned by the
-    stream) finds, for every pixel of this frame, where it was in the last
-    one, at :func:`flow_size` (a quarter of a millisecond at 128x72); the
-    previous mask and grey frame are warped there (bilinear). With ``flow``
-    None, history stays in place.
+    ``maps`` are OpenCV remap coordinates (float32 HxW x, y): for every pixel
+    of this frame, where it was in that frame (None: no flow, history held in
+    place); ``reliable`` is float32 0..1, 1 where the moved frame matches
+    this one. Both at the guides' resolution.
+    """
 
-    Returns the warped mask (float32 0..1) and its reliability (float32 0..1):
-    1 where the warped previous frame matches this one to ``warp_low`` grey
-    levels, 0 from ``warp_high`` (a pixel that appeared from behind a limb,
-    motion the flow missed, a blur), after subtracting the median residual
-    so an exposure change does not count as a mismatch.
+    maps: tuple[F32, F32] | None
+    reliable: F32
+
+
+_MIN_FLOW_SIDE = 16
+
+
+def measure_motion(
+    guide: U8, prev_guide: U8, flow: cv2.DISOpticalFlow | None, settings: MaskSettings
+) -> Motion:
+    """The image half of :func:`align_previous`: where this frame's pixels were, and how sure.
+
+    ``prev_guide``/``guide`` are the grey frames (uint8) of the last model
+    run and of this one, at model resolution. ``flow`` (OpenCV's DIS
+    optical flow, ultrafast preset; owned by the stream) finds, for every
+    pixel of this frame, where it was in the last one, at
+    :func:`flow_size` (a quarter of a millisecond at 128x72); the previous
+    grey frame is warped there (bilinear) and compared with this one:
+    reliable is 1 where they match to ``warp_low`` grey levels, 0 from
+    ``warp_high`` (a pixel that appeared from behind a limb, motion the
+    flow missed, a blur), after subtracting the median residual so an
+    exposure change does not count as a mismatch. It needs no mask, so it
+    may run while the model does.
     """
     h, w = guide.shape
-    warped_prob, warped_guide = prev, prev_guide
+    warped_guide, maps = prev_guide, None
     fsize = flow_size((w, h), settings)
-    if flow is not None and fsize is not None:
+    # DIS needs a dozen pixels or more a side: a tiny frame's history stays in place
+    if flow is not None and fsize is not None and min(fsize) >= _MIN_FLOW_SIDE:
         g1: NDArray[np.generic] = guide
         g0: NDArray[np.generic] = prev_guide
         if fsize != (w, h):
@@ -177,18 +193,39 @@ def align_previous(
             f *= np.float32(w / fsize[0])
         gx = np.arange(w, dtype=np.float32)[None, :]
         gy = np.arange(h, dtype=np.float32)[:, None]
-        mx, my = f[..., 0] + gx, f[..., 1] + gy
-        warped_prob = cast(
-            F32, cv2.remap(prev, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        )
-        warped_guide = cast(
-            U8, cv2.remap(prev_guide, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        )
+        maps = (cast(F32, f[..., 0] + gx), cast(F32, f[..., 1] + gy))
+        warped_guide = warp(prev_guide, maps)
     err, med = _difference(guide, warped_guide)
     r = (np.float32(settings.warp_high + med) - err.astype(np.float32)) * np.float32(
         1.0 / (settings.warp_high - settings.warp_low)
     )
-    return warped_prob, cast(F32, np.clip(r, 0.0, 1.0, out=r))
+    return Motion(maps, cast(F32, np.clip(r, 0.0, 1.0, out=r)))
+
+
+def warp(img: NDArray[Any], maps: tuple[F32, F32] | None) -> NDArray[Any]:
+    """``img`` moved by :attr:`Motion.maps` (bilinear, edges replicated); as it is without."""
+    if maps is None:
+        return img
+    return cv2.remap(img, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def align_previous(
+    prev: F32,
+    guide: U8,
+    prev_guide: U8,
+    flow: cv2.DISOpticalFlow | None,
+    settings: MaskSettings,
+) -> tuple[F32, F32]:
+    """The previous mask moved to where its pixels are now, and where that is trustworthy.
+
+    ``prev`` is last frame's mask (float32 0..1) and ``prev_guide``/``guide``
+    the grey frames of last frame and this one, all at model resolution:
+    :func:`measure_motion`, then the mask warped by it. Returns the warped
+    mask and its reliability (float32 0..1). With ``flow`` None, history
+    stays in place.
+    """
+    m = measure_motion(guide, prev_guide, flow, settings)
+    return cast(F32, warp(prev, m.maps)), m.reliable
 
 
 def smooth_temporal(

@@ -2,8 +2,8 @@
 
 ::
 
-    frame -> MaskNode.run -> packet -> CompositeNode.alpha -> alpha
-          -> EffectNode.run -> (layer, alpha) -> CompositeNode.render -> out
+    frame -> MotionNode.run -> motion -> MaskNode.run -> packet -> CompositeNode.alpha
+          -> alpha -> EffectNode.run -> (layer, alpha) -> CompositeNode.render -> out
 
 Each node owns the state of its stage group (:mod:`blurcam.nodes`); the
 stream is the one place that knows their order. :class:`BackgroundBlur` is
@@ -12,6 +12,7 @@ its public face.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,8 +24,15 @@ from numpy.typing import NDArray
 from .errors import SettingsError
 from .frame import U8, as_bgr
 from .io.background import BackgroundSource
-from .nodes import CompositeNode, EffectNode, MaskNode, MaskPacket, StageTimes
-from .nodes.mask_node import FaceDetectorLike
+from .nodes import (
+    CompositeNode,
+    EffectNode,
+    FaceDetectorLike,
+    MaskNode,
+    MaskPacket,
+    MotionNode,
+    StageTimes,
+)
 from .segment import Segmenter, SegmenterFactory, open_for
 from .settings import Settings
 from .upscale import upscale_linear
@@ -38,8 +46,9 @@ class Stream:
     ``segmenter`` may be given (tests use a fake one); otherwise it is built
     through ``segmenter_factory`` on the first frame, when the frame size is
     known. ``face_detector`` replaces MediaPipe's face detector. Runners
-    that put the nodes on threads of their own use :attr:`mask` on one and
-    :meth:`render` on another (see ``live.runner``); one node, one thread.
+    that put the nodes on threads of their own run :attr:`motion` and
+    :attr:`mask` on one and :meth:`render` on another (see ``live.runner``);
+    one node, one thread.
     """
 
     def __init__(
@@ -51,20 +60,17 @@ class Stream:
         face_detector: FaceDetectorLike | None = None,
     ) -> None:
         settings = settings or Settings()
-        self.mask = MaskNode(
-            settings,
-            segmenter,
-            segmenter_factory=segmenter_factory,
-            face_detector=face_detector,
-        )
+        self.motion = MotionNode(settings)
+        self.mask = MaskNode(settings, segmenter, segmenter_factory=segmenter_factory)
         self.effect = EffectNode(settings)
-        self.composite = CompositeNode(settings)
+        self.composite = CompositeNode(settings, face_detector)
         self.times = StageTimes()  # ms per stage of the last frame
         self.frames = 0
         self._alpha: U8 | None = None  # working-resolution alpha of the last frame
         self._full: U8 | None = None  # ... at the frame's size, once asked for
         self._size: tuple[int, int] | None = None
         self._inferred = False
+        self._helper: ThreadPoolExecutor | None = None  # process()'s second core
 
     # ----------------------------------------------------------------- state
     @property
@@ -110,20 +116,23 @@ class Stream:
         A runner that has put the nodes on threads of their own updates each
         node from its own thread instead (``node.update``).
         """
-        for node in (self.mask, self.effect, self.composite):
+        for node in (self.motion, self.mask, self.effect, self.composite):
             node.update(settings)
 
     def reset(self) -> None:
         """Forget temporal state (a new stream starts)."""
-        self.mask.reset()
-        self.effect.reset()
-        self.composite.reset()
+        for node in (self.motion, self.mask, self.effect, self.composite):
+            node.reset()
         self.frames = 0
         self._alpha = self._full = None
 
     def close(self) -> None:
+        self.composite.close()
         self.mask.close()
         self.effect.close()
+        if self._helper is not None:
+            self._helper.shutdown()
+            self._helper = None
 
     def __enter__(self) -> Stream:
         return self
@@ -132,42 +141,65 @@ class Stream:
         self.close()
 
     # ------------------------------------------------------------------ work
+    def _second_core(self) -> ThreadPoolExecutor | None:
+        """The helper thread of :meth:`process` (None on a one-core machine)."""
+        if self._helper is None and (os.cpu_count() or 1) > 1:
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="blurcam-helper")
+        return self._helper
+
     def process(self, frame: NDArray[Any]) -> U8:
         """Blur the background of one frame; returns uint8 HxWx3 BGR of the same size.
 
-        The returned array is reused on the next call: copy it to keep it.
+        One frame at a time, the latency a caller feels: :meth:`mask_packet`,
+        then :meth:`render` with the helper thread. The returned array is
+        reused on the next call: copy it to keep it.
         """
         f = as_bgr(frame)
-        return self.render(f, self.mask.run(f))
+        return self.render(f, self.mask_packet(f), alone=True)
+
+    def mask_packet(self, frame: U8) -> MaskPacket:
+        """The motion and mask nodes on one frame (uint8 HxWx3 BGR): its mask packet.
+
+        The model runs on a helper thread while this one measures the
+        frame's motion: the two need only the image.
+        """
+        helper = self._second_core()
+        m = self.motion.start(frame)
+        model = None
+        if helper is not None and self.mask.wants_model(m):
+            model = helper.submit(self.mask.segment, frame)
+        m = self.motion.finish(m)
+        return self.mask.run(frame, m, segmented=None if model is None else model.result())
 
     def process_image(self, image: NDArray[Any]) -> U8:
         """One still photo: no history, and the time a video frame does not have.
 
-        The stream is reset first (a photo has no past), the model runs on the
-        photo and on its mirror image and the answers are averaged, and the
-        edge is sharpened on both sides before the guided filter (video keeps
-        the softer side below the edge, which there would pull shadows at a
-        person's feet into the mask from frame to frame). The returned array
-        is reused on the next call.
+        The stream is reset first (a photo has no past), the model runs on
+        several views of the photo and the answers are averaged
+        (``mask.segment_views``), and the edge is sharpened on both sides
+        before the guided filter (video keeps the softer side below the edge,
+        which there would pull shadows at a person's feet into the mask from
+        frame to frame). The returned array is reused on the next call.
         """
         self.reset()
         f = as_bgr(image)
-        return self.render(f, self.mask.run(f, photo=True))
+        packet = self.mask.run(f, self.motion.run(f), photo=True)
+        return self.render(f, packet, alone=True)
 
     def process_iter(
         self, frames: Iterable[NDArray[Any]], *, ahead: int = 2
     ) -> Generator[U8, None, None]:
         """:meth:`process` over a sequence, several frames in flight: the same output, faster.
 
-        The mask node of the next ``ahead`` frames runs on a worker thread
-        while this thread renders frame t (:meth:`render`), so on two cores
-        the model is off the critical path. More than one frame ahead lets
-        the worker catch up after a frame whose model ran by working ahead on
-        the frames the still-image gate makes cheap (720p on 2 cores:
-        3.9 -> 3.2 ms/frame from 1 to 2 ahead; 3 or 4 gain nothing more).
-        Each node runs its frames in order on one thread, so the frames that
-        come out are exactly those :meth:`process` would give. Each yielded
-        array is reused for the next frame: copy it to keep it.
+        The mask node (the model and the mask history) of the next ``ahead``
+        frames runs on a worker thread while this thread measures their
+        motion and renders frame t (:meth:`render`), so on two cores the two
+        threads share the work about evenly. More than one frame ahead lets
+        the worker catch up after a slow frame (720p on 2 cores: 3.9 -> 3.2
+        ms/frame from 1 to 2 ahead; 3 or 4 gain nothing more). Each node
+        runs its frames in order on one thread, so the frames that come out
+        are exactly those :meth:`process` would give. Each yielded array is
+        reused for the next frame: copy it to keep it.
         """
         if ahead < 1:
             raise SettingsError(f"ahead must be >= 1, got {ahead}")
@@ -175,7 +207,7 @@ class Stream:
             pending: deque[tuple[U8, Future[MaskPacket]]] = deque()
             for f in frames:
                 frame = as_bgr(f)
-                pending.append((frame, pool.submit(self.mask.run, frame)))
+                pending.append((frame, pool.submit(self.mask.run, frame, self.motion.run(frame))))
                 if len(pending) > ahead:
                     done, packet = pending.popleft()
                     yield self.render(done, packet.result())
@@ -183,22 +215,25 @@ class Stream:
                 done, packet = pending.popleft()
                 yield self.render(done, packet.result())
 
-    def render(self, frame: U8, packet: MaskPacket) -> U8:
+    def render(self, frame: U8, packet: MaskPacket, *, alone: bool = False) -> U8:
         """Effect and composite of one frame, given its mask packet: the output frame.
 
         ``frame`` is uint8 HxWx3 BGR (see :func:`blurcam.frame.as_bgr`). The
-        composite and effect nodes run here; the mask node may run on
-        another thread (:meth:`process_iter`, the live runner).
+        composite and effect nodes run here; the motion and mask nodes may
+        run on another thread (:meth:`process_iter`, the live runner). With
+        ``alone`` (no other thread of this stream busy) the face detector and
+        half of the full-resolution pass run on the helper thread.
         """
+        pool = self._second_core() if alone else None
         tm = self.times
         tm.ms.clear()
         tm.ms.update(packet.times)
         self._inferred = packet.inferred
-        alpha = self.composite.alpha(packet, tm)
+        alpha = self.composite.alpha(packet, tm, pool=pool)
         layer, alpha = self.effect.run(frame, packet, alpha, tm)
         self._alpha, self._full = alpha, None
         self._size = (frame.shape[1], frame.shape[0])
-        out = self.composite.render(frame, layer, alpha, tm)
+        out = self.composite.render(frame, layer, alpha, tm, pool=pool)
         self.frames += 1
         return out
 

@@ -2,13 +2,13 @@
 
 ::
 
-    source --capture--> [seg slot] --segment--> stream.mask.run -> newest packet
+    source --capture--> [seg slot] --segment--> motion + mask nodes -> newest packet
                   \\                                                  |
                    `--> [out slot] --composite--> stream.render(frame, packet) -> sinks
 
-Each thread owns its nodes: the segment thread the mask node (model,
-history, face detection), the composite thread the effect and composite
-nodes (face tracks, layers, buffers). They share only the newest
+Each thread owns its nodes: the segment thread the motion and mask nodes
+(still gate, flow, model, history), the composite thread the effect and
+composite nodes (face detection and tracks, layers, buffers). They share only the newest
 :class:`~blurcam.nodes.MaskPacket`, which is never written after it is made;
 the composite thread fits it to its own frame (:func:`blurcam.nodes.follow`)
 unless the packet is of that very frame. Settings changes reach each node
@@ -309,7 +309,6 @@ class LiveRunner:
         self._mask_cond = threading.Condition()
         self._mask_index = -1  # index of the newest frame the model has seen
         self._packet: tuple[int, MaskPacket] | None = None  # newest packet, its frame index
-        self._rendered = -1  # frame index of the newest packet the composite has used
         self._fresh_after = -1  # after re-enable: pass through until a mask newer than this
         self._newest = -1
         self._errors: list[BaseException] = []
@@ -380,11 +379,12 @@ class LiveRunner:
                 if self._seg_slot.closed or self._stop.is_set():
                     return
                 continue
-            node = self.stream.mask
+            motion, node = self.stream.motion, self.stream.mask
             if node.settings is not self.applied:
+                motion.update(self.applied)
                 node.update(self.applied)
             # a still scene keeps its mask: no model run (CPU a laptop keeps for the call)
-            packet = node.run(frame.image)
+            packet = node.run(frame.image, motion.run(frame.image))
             if packet.inferred:
                 self.stats.inferences += 1
             else:
@@ -455,8 +455,7 @@ class LiveRunner:
         """Effect and composite of ``frame`` with the newest mask (composite thread).
 
         The packet of this very frame is used as it is; an older one is
-        fitted to this frame (:func:`blurcam.nodes.follow`), handing on its
-        face detections the first time it is used.
+        fitted to this frame (:func:`blurcam.nodes.follow`).
         """
         target = self.applied
         if self.stream.composite.settings is not target:
@@ -466,9 +465,7 @@ class LiveRunner:
             assert self._packet is not None
             index, packet = self._packet
         if index != frame.index:
-            faces = packet.faces if index != self._rendered else None
-            packet = follow(packet, frame.image, target, faces=faces)
-        self._rendered = index
+            packet = follow(packet, frame.image, target)
         return self.stream.render(frame.image, packet)
 
     def _guard(self, target: Callable[[], None]) -> Callable[[], None]:

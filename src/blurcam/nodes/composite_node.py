@@ -8,74 +8,146 @@ the light wrap change the alpha):
   out the uint8 alpha at working resolution (255 = person). The guided fit is
   applied, a person the model sees that a stage dropped is raised back to the
   rescue floor (``mask.apply_floor``), and tracked faces are held in the
-  foreground (``guards.protect_faces``).
+  foreground (``guards.protect_faces``). The face detector runs here too, when
+  it is due, and its faces are taken in on the next frame: the tracker
+  follows them in between anyway, and so the detector can run beside the next
+  frame's work instead of inside this one's.
 * :meth:`CompositeNode.render`: in the frame, the background layer (full or
   small) and the alpha; out the composited frame, in one full-resolution
   pass that upsamples alpha and layer on the fly (``composite.render``).
 
-The node owns the face tracks and the output buffer. Returned arrays are
-valid until its next call.
+The node owns the face tracks, the face detector and its schedule, and the
+output buffer. Returned arrays are valid until its next call.
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import Executor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from functools import partial
 from typing import cast
 
 import cv2
 import numpy as np
 
 from .. import composite, guards, mask
-from ..face import Face, track_faces
+from ..face import Face, FaceDetector, track_faces
 from ..frame import F32, U8
 from ..settings import Settings
 from .mask_node import MaskPacket
 from .timing import StageTimes
 
-__all__ = ["CompositeNode"]
+__all__ = ["CompositeNode", "FaceDetectorLike"]
+
+
+def _detect(detector: FaceDetectorLike, packet: MaskPacket) -> list[Face]:
+    """Faces of the packet's working frame, in 0..1 of the frame: the detector sees the
+    square around the person (``guards.face_search_rect``)."""
+    small = packet.small
+    size = (small.shape[1], small.shape[0])
+    rect = guards.face_search_rect(packet.prob, size)
+    x0, y0, x1, y1 = rect
+    return guards.faces_to_frame(detector(small[y0:y1, x0:x1]), rect, size)
+
+
+FaceDetectorLike = Callable[[U8], list[Face]]
 
 
 class CompositeNode:
-    """Face tracks and the output buffer of one stream."""
+    """Face tracks, the face detector and the output buffer of one stream.
 
-    def __init__(self, settings: Settings) -> None:
+    ``face_detector`` replaces MediaPipe's (built on first use, owned).
+    """
+
+    def __init__(self, settings: Settings, face_detector: FaceDetectorLike | None = None) -> None:
         self.settings = settings
+        self.face_detector = face_detector
+        self._owns_detector = face_detector is None
         self.faces: list[Face] = []  # tracked faces, in 0..1 of the frame
+        self._detected: Future[list[Face]] | list[Face] | None = None  # for the next frame
+        self._face_due = 0  # frame number of the next face detection
+        self._frames = 0
         self._out: U8 | None = None  # output buffer
 
     def update(self, settings: Settings) -> None:
         self.settings = settings
 
     def reset(self) -> None:
-        """Forget the face tracks (a new stream starts)."""
+        """Forget the face tracks and the detector's schedule (a new stream starts)."""
         self.faces = []
+        self._detected = None
+        self._face_due = self._frames = 0
 
-    def alpha(self, packet: MaskPacket, times: StageTimes | None = None) -> U8:
-        """uint8 alpha at working resolution, 255 = person: fit applied, floor, faces held."""
+    def close(self) -> None:
+        self._take_detections()  # a detection still running on a helper thread
+        if self._owns_detector and isinstance(self.face_detector, FaceDetector):
+            self.face_detector.close()
+        self.face_detector = None if self._owns_detector else self.face_detector
+
+    def alpha(
+        self, packet: MaskPacket, times: StageTimes | None = None, *, pool: Executor | None = None
+    ) -> U8:
+        """uint8 alpha at working resolution, 255 = person: fit applied, floor, faces held.
+
+        With ``pool`` a due face detection runs on its thread, beside the next
+        frame's work (see :meth:`_guard_faces`).
+        """
         s = self.settings
         tm = times or StageTimes()
         t = time.perf_counter()
         a_work = mask.to_alpha(mask.apply_guided(*packet.coef, packet.grey), s.mask)
         mask.apply_floor(a_work, packet.floor)
         t = tm.add("refine", t)
-        self._guard_faces(a_work, packet)
+        self._guard_faces(a_work, packet, pool)
         a8 = cast(U8, cv2.convertScaleAbs(a_work, alpha=255.0))
         tm.add("guards", t)
         return a8
 
-    def _guard_faces(self, alpha: F32, packet: MaskPacket) -> None:
-        """Track faces (with this frame's detections, if any), then force them into ``alpha``.
+    def _take_detections(self) -> list[Face] | None:
+        """The faces detected on the frame before (waiting for a helper), or None."""
+        found, self._detected = self._detected, None
+        return found.result() if isinstance(found, Future) else found
 
-        On a frame the still gate carried (the image as at the last model
-        run) the faces stay where they are, unless the detector ran.
+    def _detector(self) -> FaceDetectorLike:
+        if self.face_detector is None:
+            self.face_detector = FaceDetector(min_score=self.settings.guards.face_score)
+        return self.face_detector
+
+    def _guard_faces(self, alpha: F32, packet: MaskPacket, pool: Executor | None) -> None:
+        """Track faces, force them into ``alpha``, and run the face detector when it is due.
+
+        The detector runs every ``face_interval`` frames while faces are
+        tracked, every ``face_retry`` while none is. While none is, its faces
+        are taken in at once (a face found is guarded from its first frame);
+        while faces are tracked, the tracker follows them and what the
+        detector finds on this frame is taken in on the next, so it can run
+        on ``pool`` beside the next frame's work, off the critical path. On a
+        frame the still gate carried (the image as at the last model run) the
+        faces stay where they are, unless detections came in. A photo has no
+        exposure swing to guard against (and the guard's fill past the
+        model's edge cost the dev portraits boundary F 0.03): no guard.
         """
-        if not self.settings.guards.face or packet.photo:
+        g = self.settings.guards
+        if not g.face or packet.photo:
             self.faces = []
+            self._detected = None
             return
-        if packet.guide is not None and (packet.faces is not None or not packet.still):
-            self.faces = track_faces(self.faces, packet.faces, packet.guide)
+        n = self._frames
+        self._frames += 1
+        due = n >= self._face_due
+        detected = self._take_detections()
+        if due and detected is None and not self.faces:
+            detected = _detect(self._detector(), packet)
+            self._face_due = n + (g.face_interval if detected else g.face_retry)
+            due = False
+        if detected is not None or not packet.still:
+            self.faces = track_faces(self.faces, detected, packet.guide)
         self.faces = guards.protect_faces(alpha, self.faces)
+        if due:
+            detect = partial(_detect, self._detector(), packet)
+            self._detected = pool.submit(detect) if pool is not None else detect()
+            self._face_due = n + (g.face_interval if self.faces else g.face_retry)
 
     def render(
         self,

@@ -400,10 +400,10 @@ class BlurTrack(MediaStreamTrack):
         try:
             img = as_bgr(frame.to_ndarray(format="bgr24"))
             if model or self._packet is None:
-                packet = self._packet = self._stream.mask.run(img)
+                packet = self._packet = self._stream.mask_packet(img)
             else:  # the model's last mask, fitted to this frame
                 packet = follow(self._packet, img, self._stream.settings)
-            out = self._stream.render(img, packet)
+            out = self._stream.render(img, packet, alone=True)
             new = av.VideoFrame.from_ndarray(out, format="bgr24")
         except BlurcamError as e:
             if self.stats.error != str(e):
