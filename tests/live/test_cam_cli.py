@@ -12,10 +12,10 @@ from pathlib import Path
 
 import av
 import pytest
+from test_sinks import HAS_PYVIRTUALCAM, _loopback_devices
 
 from blurcam.cli.app import main
 from media import make_video
-from test_live_sinks import HAS_PYVIRTUALCAM, _loopback_devices
 
 
 def run(*args: object) -> int:

@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from blurcam.testing import FakeSegmenter
 
 CHROMIUM = Path(os.environ.get("BLURCAM_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 W, H, N_FRAMES = 640, 480, 60
 DISC = (320, 280, 150)  # cx, cy, r
 

@@ -495,7 +495,7 @@ def test_docs_example_app_blurs(monkeypatch: pytest.MonkeyPatch) -> None:
 
     import blurcam.segment.registry
 
-    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "web_track.py"
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "web_track.py"
     spec = importlib.util.spec_from_file_location("web_track_example", path)
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)

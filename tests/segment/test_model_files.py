@@ -26,7 +26,7 @@ from blurcam.testing import synthetic_frame
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "blurcam"
+SRC = Path(__file__).resolve().parents[2] / "src" / "blurcam"
 
 
 def run(*args: object) -> int:
