@@ -53,7 +53,7 @@ def test_effect_node_returns_its_own_alpha_and_never_edits_the_one_handed_in() -
     alpha = CompositeNode(Settings()).alpha(packet)
     before = alpha.copy()
     keep = Settings(effect=EffectSettings(keep_box=(10.0, 10.0, 60.0, 40.0)))
-    layer, out = EffectNode(keep).run(f, packet, alpha)
+    _layer, out = EffectNode(keep).run(f, packet, alpha)
     assert np.array_equal(alpha, before)  # not edited
     assert out is not alpha and int(out[15:40, 15:60].min()) == 255  # the kept box
     blur_layer, same = EffectNode(Settings()).run(f, packet, alpha)
