@@ -34,9 +34,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ModelError
-from .segment.litert import quiet_native_stderr
+from .segment.litert import LiteRTModel
 from .segment.registry import bundled_path
-from .segment.spec import sha256_file
+from .segment.spec import ModelSpec
 
 __all__ = [
     "FACE_MODEL",
@@ -261,6 +261,20 @@ def normalise_gain(img: U8, target: float = 118.0) -> U8:
     return cast(U8, cv2.convertScaleAbs(img, alpha=gain))
 
 
+def face_spec(path: Path) -> ModelSpec:
+    """The face model as the model template sees it: a 128x128 RGB input in -1..1 and the
+    bundled file's sha256 (checked at load, as every bundled model's is)."""
+    return ModelSpec(
+        name="face-short-range",
+        path=path,
+        input_size=(_INPUT, _INPUT),
+        scale=2.0 / 255.0,
+        mean=(1.0, 1.0, 1.0),
+        sha256=FACE_MODEL_SHA256,
+        licence="Apache-2.0 (MediaPipe)",
+    )
+
+
 class FaceDetector:
     """MediaPipe short-range face detector; ``__call__(frame) -> list[Face]``.
 
@@ -276,25 +290,14 @@ class FaceDetector:
         path = path or bundled_path(FACE_MODEL)
         if not path.is_file():
             raise ModelError(f"face model not found: {path}")
-        digest = sha256_file(path)
-        if digest != FACE_MODEL_SHA256:
-            raise ModelError(
-                f"face model {path} is corrupt or replaced: sha256 {digest[:16]}..., "
-                f"expected {FACE_MODEL_SHA256[:16]}..."
-            )
         try:
-            from ai_edge_litert.interpreter import Interpreter
-
-            self._interp = Interpreter(model_path=str(path), num_threads=threads)
-            with quiet_native_stderr():
-                self._interp.allocate_tensors()
-        except (ImportError, ValueError, RuntimeError) as e:
-            raise ModelError(f"cannot load face model {path}: {e}") from e
-        inp = self._interp.get_input_details()[0]
-        outs = {o["name"]: o["index"] for o in self._interp.get_output_details()}
-        self._in = inp["index"]
-        self._reg = outs.get("regressors", min(outs.values()))
-        self._cls = outs.get("classificators", max(outs.values()))
+            self._model = LiteRTModel(face_spec(path), threads=threads)
+            self._model.allocate()
+        except ModelError as e:
+            raise ModelError(f"face model: {e}") from e
+        names = [o["name"] for o in self._model.outputs]
+        self._reg = names.index("regressors") if "regressors" in names else 0
+        self._cls = names.index("classificators") if "classificators" in names else len(names) - 1
         self._buf = np.zeros((1, _INPUT, _INPUT, 3), np.float32)
         self._anchors = ssd_anchors()
         self.min_score = min_score
@@ -308,10 +311,8 @@ class FaceDetector:
         rgb = cv2.cvtColor(sq, cv2.COLOR_BGR2RGB)
         np.multiply(rgb, np.float32(2.0 / 255.0), out=self._buf[0], casting="unsafe")
         self._buf -= np.float32(1.0)
-        self._interp.set_tensor(self._in, self._buf)
-        self._interp.invoke()
-        reg = self._interp.get_tensor(self._reg)
-        cls = self._interp.get_tensor(self._cls)
+        out = self._model.run(self._buf)
+        reg, cls = out[self._reg], out[self._cls]
         boxes, scores = decode_faces(reg, cls, self._anchors, min_score=self.min_score)
         boxes, scores = weighted_nms(boxes, scores)
         faces = []
@@ -330,7 +331,7 @@ class FaceDetector:
         return faces
 
     def close(self) -> None:
-        self._interp = None
+        self._model.close()
 
     def __enter__(self) -> FaceDetector:
         return self
