@@ -2,14 +2,16 @@
 
 Usage (from the repository root)::
 
-    python docs/scripts/gallery.py                 # astronaut + a DAVIS frame if ../shared exists
+    python docs/scripts/gallery.py
     python docs/scripts/gallery.py --depth-model \
         ../shared/models/obs_models/tcmonodepth_tcsmallnet_192x320.onnx
 
-Sources: ``examples/astronaut.png`` (NASA, public domain, shipped) and, when
-``../shared/data`` is present, DAVIS-2016 ``lucia`` frame 30 (CC BY-NC 4.0,
-Perazzi et al. 2016). The replacement background is blurcam's built-in
-studio backdrop (drawn, so it needs no licence). Pictures are 480 px wide
+Sources: ``examples/astronaut.png`` (NASA, public domain, shipped) and frame
+30 of ``examples/astronaut_clip.mp4`` (a wide 16:9 pan over the same photo,
+made by ``docs/scripts/make_sample_clip.py``: the landscape model's view).
+Both are public domain, so the pictures can live in this Apache-2.0
+repository (a DAVIS frame, CC BY-NC, could not). The replacement background
+is blurcam's built-in studio backdrop (drawn, so it needs no licence). Pictures are 480 px wide
 JPEGs (quality 82) to keep the folder small; the real segmentation model
 runs (``--model auto``), so they show what users get, mask errors included.
 With ``--depth-model`` two more pictures per source use that ONNX model (not
@@ -28,12 +30,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from blurcam.io.background import studio_backdrop
+from blurcam.io.video import iter_frames
 from blurcam.pipeline import Stream
 from blurcam.settings import EffectSettings, GuardSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "gallery"
-SHARED = ROOT.parent / "shared"
 WIDTH = 480
 
 U8 = NDArray[np.uint8]
@@ -44,6 +46,18 @@ class Source:
     name: str
     path: Path
     keep_box: tuple[float, float, float, float] | None = None  # something worth keeping sharp
+    frame: int | None = None  # for a video: which frame
+
+    def image(self) -> U8:
+        if self.frame is None:
+            img = cv2.imread(str(self.path))
+            if img is None:
+                raise SystemExit(f"cannot read {self.path}")
+            return img
+        for k, (img, _ts) in enumerate(iter_frames(self.path)):
+            if k == self.frame:
+                return img
+        raise SystemExit(f"{self.path} has no frame {self.frame}")
 
 
 def variants(src: Source, depth_model: str | None) -> list[tuple[str, EffectSettings]]:
@@ -73,9 +87,7 @@ def small_jpeg(path: Path, img: U8) -> None:
 
 
 def render(src: Source, depth_model: str | None) -> list[Path]:
-    frame = cv2.imread(str(src.path))
-    if frame is None:
-        raise SystemExit(f"cannot read {src.path}")
+    frame = src.image()
     bg = studio_backdrop()
     written = [OUT / f"{src.name}_original.jpg"]
     small_jpeg(written[0], frame)
@@ -97,10 +109,10 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     OUT.mkdir(parents=True, exist_ok=True)
-    sources = [Source("astronaut", ROOT / "examples" / "astronaut.png", (345, 0, 130, 285))]
-    lucia = SHARED / "data" / "davis" / "lucia" / "frames" / "00030.jpg"
-    if lucia.is_file():
-        sources.append(Source("lucia", lucia))
+    sources = [
+        Source("astronaut", ROOT / "examples" / "astronaut.png", (345, 0, 130, 285)),
+        Source("clip", ROOT / "examples" / "astronaut_clip.mp4", frame=30),
+    ]
     total = 0
     for src in sources:
         for p in render(src, args.depth_model):
