@@ -69,34 +69,6 @@ class Tick:
     result: FileResult | None = None  # set when a file just finished
 
 
-# The progress queue of a pool worker. It must be inherited at process start
-# (a multiprocessing queue cannot travel in a task's arguments), so the pool
-# initializer stores it here; it is plumbing, never a model or session.
-_worker_progress: Any = None
-
-
-def _init_pool_worker(progress_queue: Any, threads: int) -> None:
-    global _worker_progress
-    _worker_progress = progress_queue
-    limit_threads(threads)
-
-
-def _reporter(key: tuple[int, int], q: Any) -> Callable[[int], None] | None:
-    if q is None:
-        return None
-    last = 0.0
-
-    def report(n: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= 0.25:
-            last = now
-            with contextlib.suppress(Exception):
-                q.put_nowait((key, n))
-
-    return report
-
-
 def run_unit(unit: Unit) -> dict[str, Any]:
     """Worker side: blur one file (then record it) or one segment; returns frames and times."""
     limit_threads(unit.threads)
