@@ -1,17 +1,13 @@
-"""The composite node: the packet's fit -> the alpha; frame + layer + alpha -> output.
+"""The composite node: packet -> the guarded alpha; frame + layer + alpha -> output.
 
 Two declared steps, because the effect runs between them and needs the
 alpha (the blur leaves the person out of the background, a kept region and
 the light wrap change the alpha):
 
 * :meth:`CompositeNode.alpha`: in a :class:`~blurcam.nodes.mask_node.MaskPacket`;
-  out the uint8 alpha at working resolution (255 = person). The guided fit is
-  applied, a person the model sees that a stage dropped is raised back to the
-  rescue floor (``mask.apply_floor``), and tracked faces are held in the
-  foreground (``guards.protect_faces``). The face detector runs here too, when
-  it is due, and its faces are taken in on the next frame: the tracker
-  follows them in between anyway, and so the detector can run beside the next
-  frame's work instead of inside this one's.
+  out the uint8 alpha at working resolution (255 = person): the packet's
+  alpha with tracked faces held in the foreground (``guards.protect_faces``).
+  The face detector runs here too, when it is due (see :meth:`_guard_faces`).
 * :meth:`CompositeNode.render`: in the frame, the background layer (full or
   small) and the alpha; out the composited frame, in one full-resolution
   pass that upsamples alpha and layer on the fly (``composite.render``).
@@ -31,7 +27,7 @@ from typing import cast
 import cv2
 import numpy as np
 
-from .. import composite, guards, mask
+from .. import composite, guards
 from ..face import Face, FaceDetector, track_faces
 from ..frame import F32, U8
 from ..settings import Settings
@@ -93,12 +89,9 @@ class CompositeNode:
         With ``pool`` a due face detection runs on its thread, beside the next
         frame's work (see :meth:`_guard_faces`).
         """
-        s = self.settings
         tm = times or StageTimes()
         t = time.perf_counter()
-        a_work = mask.to_alpha(mask.apply_guided(*packet.coef, packet.grey), s.mask)
-        mask.apply_floor(a_work, packet.floor)
-        t = tm.add("refine", t)
+        a_work = packet.alpha.copy()  # the packet is read-only: the guard raises a copy
         self._guard_faces(a_work, packet, pool)
         a8 = cast(U8, cv2.convertScaleAbs(a_work, alpha=255.0))
         tm.add("guards", t)

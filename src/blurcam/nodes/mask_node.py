@@ -3,8 +3,10 @@
 In: the full-resolution frame and its :class:`~blurcam.nodes.motion_node.MotionPacket`.
 Out: a frozen :class:`MaskPacket` holding the person probability at model
 resolution after temporal smoothing (the history warped by the frame's
-motion), the guided filter's fit and the rescue floor, with the motion
-packet's working frame.
+motion) and the alpha at working resolution it gives: the guided filter's
+fit applied to the frame's image, raised to the rescue floor. (The fit is
+applied here, not in the composite node, so that in ``process_iter`` the two
+threads carry about the same load.)
 
 The node owns the state of this stage group and nothing else: the segmenter,
 the previous mask (an owned copy, never a working buffer), the model's last
@@ -32,7 +34,7 @@ from ..settings import Settings
 from .motion_node import MotionPacket, guide_of, working_frame
 from .timing import StageTimes
 
-__all__ = ["MaskNode", "MaskPacket", "follow"]
+__all__ = ["MaskNode", "MaskPacket", "follow", "refined_alpha"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class MaskPacket:
     grey: U8  # its luminance (uint8 HxW)
     guide: U8  # a small grey copy (motion, face tracking)
     prob: F32  # person probability at model resolution, 0..1, after temporal smoothing
-    coef: tuple[F32, F32]  # guided-filter fit on its coarse grid (mask.guided_coefficients)
+    alpha: F32  # the refined alpha at working resolution, 0..1, floor applied (no face guard)
     floor: F32 | None  # least alpha at model resolution (mask.rescue_floor), None: none
     still: bool  # the still gate carried the last mask (and fit) to this frame
     inferred: bool  # False: the model did not run for this frame
@@ -66,10 +68,18 @@ def follow(packet: MaskPacket, frame: U8, settings: Settings) -> MaskPacket:
     small, grey = working_frame(frame, settings)
     t = times.add("downscale", t)
     coef = mask.guided_coefficients(packet.prob, grey, settings.mask)
+    alpha = refined_alpha(coef, grey, packet.floor, settings)
     times.add("refine", t)
     return MaskPacket(
-        small, grey, guide_of(grey), packet.prob, coef, packet.floor, False, False, False, times.ms
+        small, grey, guide_of(grey), packet.prob, alpha, packet.floor, False, False, False, times.ms
     )
+
+
+def refined_alpha(coef: tuple[F32, F32], grey: U8, floor: F32 | None, settings: Settings) -> F32:
+    """The guided fit applied to ``grey`` (uint8, working resolution), mapped to alpha by
+    the edge ramp and raised to the rescue ``floor``: float32 0..1."""
+    alpha = mask.to_alpha(mask.apply_guided(*coef, grey), settings.mask)
+    return mask.apply_floor(alpha, floor)
 
 
 class MaskNode:
@@ -209,13 +219,14 @@ class MaskNode:
         if coef is None:
             coef = mask.guided_coefficients(prob, motion.grey, s.mask, photo=photo)
         self._coef = coef
+        alpha = refined_alpha(coef, motion.grey, self._floor, s)
         times.add("refine", t)
         return MaskPacket(
             motion.small,
             motion.grey,
             motion.guide,
             prob,
-            coef,
+            alpha,
             self._floor,
             still,
             not still,
