@@ -149,8 +149,8 @@ class _PoolWorker:
             os._exit(1)
         if self.stopping.is_set():
             raise WorkerStopped(f"worker process {os.getpid()}: the pool is stopping")
-        self.busy, self.interrupted = True, False
-        try:
+        try:  # busy only inside: an interrupt can never escape as a KeyboardInterrupt
+            self.busy, self.interrupted = True, False
             return fn(*args)
         except KeyboardInterrupt as e:
             # never re-raised as a KeyboardInterrupt in the driver, which would

@@ -84,8 +84,7 @@ def mask(
 ) -> None:
     """Write the person masks (8-bit PNG, 255 = person) of an image, a folder or a video."""
     jobs.check_files(settings)
-    if outdir.is_dir():
-        remove_leftovers(outdir)
+    remove_leftovers(outdir)
     with _progress("mask", input) as bar:
         n = jobs.mask_file(input, outdir, settings, force=force, progress=bar.set)
         shield()  # the masks are written: a late signal changes nothing
