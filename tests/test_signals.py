@@ -305,3 +305,43 @@ def test_sigterm_stops_serve(tmp_path: Path) -> None:
     code, err = serve.finish()
     assert code == 0, err
     _clean_exit(err)
+
+
+# A pool worker without PR_SET_PDEATHSIG (as on macOS): only its watchdog can notice
+# that the driver is gone. Busy in a 10-minute task, it must still end within moments.
+_WORKER = """
+import sys, threading, time
+import blurcam.pool as pool
+pool._signal_on_parent_death = lambda signum: None
+worker = pool._PoolWorker(None, int(sys.argv[1]), threading.Event())
+
+def task():
+    print("busy", flush=True)
+    time.sleep(600)
+
+worker.run(task, ())
+"""
+_DRIVER = """
+import os, subprocess, sys
+worker = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid())],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+worker.stdout.readline()
+print(worker.pid, flush=True)
+os._exit(0)
+"""
+
+
+def test_watchdog_ends_a_busy_worker_whose_driver_is_gone() -> None:
+    driver = subprocess.run(
+        [sys.executable, "-c", _DRIVER, _WORKER],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=DEADLINE,
+    )
+    worker = int(driver.stdout.split()[0])
+    try:
+        _all_gone([worker])
+    finally:
+        if _alive(worker):
+            os.kill(worker, signal.SIGKILL)

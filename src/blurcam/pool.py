@@ -9,7 +9,6 @@ one queue the driver drains.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import ctypes
 import logging
@@ -104,7 +103,8 @@ class _PoolWorker:
     outright), nobody will take a result: the task is interrupted the same
     way and the process exits. On Linux the kernel reports the
     driver's death at once (``PR_SET_PDEATHSIG``); a watchdog thread polling
-    the parent PID does it everywhere and also covers a death before that
+    the parent PID does it on any POSIX system (an orphan gets another
+    parent; not on Windows) and also covers a death before that
     was set up.
     """
 
@@ -140,7 +140,11 @@ class _PoolWorker:
             time.sleep(_WATCH_EVERY)
         if not self.busy:
             os._exit(1)
-        _thread.interrupt_main(signal.SIGTERM)  # run() exits once the task has unwound
+        # a real signal to the main thread, so that a blocking call there returns too
+        # (run() exits once the task has unwound)
+        main = threading.main_thread().ident
+        assert main is not None
+        signal.pthread_kill(main, signal.SIGTERM)
         time.sleep(_ORPHAN_GRACE)
         os._exit(1)  # stuck in native code: go anyway
 

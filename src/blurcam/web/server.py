@@ -544,8 +544,8 @@ def run(
     settings: Settings | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until interrupted (the CLI's ``blurcam serve``): the first Ctrl-C or SIGTERM
-    closes every peer and returns."""
+    """Serve until interrupted (the CLI's ``blurcam serve``): the first ``KeyboardInterrupt``
+    (Ctrl-C, or SIGTERM as the CLI delivers it) closes every peer and returns."""
     loop_host = is_loopback(host)
     app = create_app(
         settings=settings,
