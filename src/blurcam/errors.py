@@ -10,8 +10,9 @@ Every error a user can cause (a bad file, a bad option, a missing device) is a
     ├── SettingsError (also ValueError)   bad option value            exit 2
     ├── ModelError                         missing/corrupt/wrong model  exit 3
     ├── SourceError                        input cannot be read         exit 4
-    │   └── DeviceUnavailableError         camera gone / no v4l2 device exit 6
-    └── SinkError                          output cannot be written     exit 5
+    │   └── DeviceUnavailableError         no camera, v4l2 device, Ray  exit 6
+    ├── SinkError                          output cannot be written     exit 5
+    └── WorkerStopped                      a worker process was stopped exit 1
 
     InputWarning (UserWarning)              an input blurcam had to guess about
 """
@@ -26,6 +27,7 @@ __all__ = [
     "SettingsError",
     "SinkError",
     "SourceError",
+    "WorkerStopped",
 ]
 
 
@@ -60,9 +62,19 @@ class SinkError(BlurcamError):
 
 
 class DeviceUnavailableError(SourceError):
-    """A camera or virtual-camera device is absent or busy."""
+    """A device or service blurcam needs is absent or busy: a camera, a virtual camera,
+    a Ray cluster."""
 
     exit_code = 6
+
+
+class WorkerStopped(BlurcamError):
+    """A worker process was stopped by a signal (SIGTERM, SIGINT) while its driver ran on.
+
+    Raised in the driver in place of the worker's ``KeyboardInterrupt``, which
+    the driver would otherwise take for its own Ctrl-C; a batch retries the
+    file, as for a worker that died.
+    """
 
 
 class InputWarning(UserWarning):

@@ -38,6 +38,7 @@ from typing import Any
 
 from .errors import SinkError
 from .io import VideoReader, VideoWriter
+from .io.atomic import PARTS_PREFIX, owner_tag
 from .io.video import process_video
 from .pipeline import Stream
 from .pool import ProcessPool, opencv_threads, reporter, worker_progress
@@ -241,10 +242,12 @@ def blur_parallel(
         return None
     # each process is one of N on N cores: one model thread, OpenCV single-threaded
     one = replace(settings, segment=replace(settings.segment, threads=1))
-    pool = ProcessPool(len(segments), threads=1)
     seen: dict[int, int] = {}
-    try:
-        with tempfile.TemporaryDirectory(prefix=".blurcam-parts-", dir=dst.parent) as wd:
+    # named by its owner, for the next run to remove if this one is killed outright
+    prefix = f"{PARTS_PREFIX}{owner_tag()}."
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=dst.parent) as wd:
+        pool = ProcessPool(len(segments), threads=1)
+        try:
             paths = [Path(wd) / f"part-{s.index:03d}.mp4" for s in segments]
             futures = [
                 pool.call(_blur_part, src, p, one, s, quality)
@@ -261,11 +264,13 @@ def blur_parallel(
                     progress(sum(seen.values()))
             frames = sum(f.result() for f in futures)
             written = stitch(paths, src, dst, [s.offset for s in segments])
-    except BaseException:
-        pool.stop()  # a failed part or Ctrl-C: the other parts are not needed
-        raise
-    finally:
-        pool.close()
+        except BaseException:
+            # a failed part, Ctrl-C or SIGTERM: the other parts are not needed; the
+            # workers end (removing their temporaries) before the folder goes
+            pool.stop()
+            raise
+        finally:
+            pool.close()
     if written != frames:
         log.warning("%s: stitched %d of the %d frames the parts hold", dst, written, frames)
     if progress is not None:

@@ -246,13 +246,16 @@ def test_interrupt_loses_only_files_in_flight_and_resumes(tmp_path: Path) -> Non
 
     rep = run_batch(make_plan(discover(root), out, Settings()), workers=2, on_tick=stop_after_first)
     assert rep.interrupted
-    assert rep.count("done") == 1 and rep.count("interrupted") == 2
-    assert rep.summary()["interrupted"] == 2 and rep.summary()["stopped_early"]
+    # the other worker may finish its file while being stopped: then it is done too
+    done, stopped = rep.count("done"), rep.count("interrupted")
+    assert done >= 1 and stopped >= 1 and done + stopped == 3
+    assert rep.summary()["interrupted"] == stopped and rep.summary()["stopped_early"]
     assert not list(out.glob(".*.part*")), "an interrupted worker left its temporary"
     # whatever exists now is complete (recorded) or absent; a rerun does exactly the rest
     jobs = make_plan(discover(root), out, Settings())
     complete = sum(j.done for j in jobs)
-    assert complete >= 1
+    reported_done = {Path(f.input).name for f in rep.files if f.status == "done"}
+    assert reported_done <= {j.src.name for j in jobs if j.done}
     for j in jobs:
         assert j.done or not j.sidecar.exists()
     rep2 = run_batch(jobs, workers=1)
@@ -284,6 +287,77 @@ def test_killed_worker_loses_only_its_files_and_they_are_retried(tmp_path: Path)
     assert [f.status for f in rep.files] == ["done"] * 3, [f.error for f in rep.files]
     assert max(f.attempts for f in rep.files) == 2
     assert all(stream_summary(out / f"v{k}.mp4")["frames"] == 30 for k in range(3))
+
+
+def test_a_worker_stopped_alone_costs_one_attempt(tmp_path: Path) -> None:
+    """SIGTERM to one worker (not its driver) interrupts its file, which is retried: the
+    driver must not take the worker's interrupt for its own Ctrl-C."""
+    root = tmp_path / "in"
+    root.mkdir()
+    for k in range(2):
+        make_video(root / f"v{k}.mp4", frames=120, size=(320, 240))
+    out = tmp_path / "out"
+    stopped: list[int] = []
+
+    def stop_a_worker(t: Tick) -> None:
+        if not stopped and t.frames_done > 0:  # a worker is mid-file
+            for p in mp.active_children():
+                if p.pid and p.is_alive() and p.name.startswith("SpawnProcess"):
+                    os.kill(p.pid, signal.SIGTERM)
+                    stopped.append(p.pid)
+                    break
+
+    rep = run_batch(
+        make_plan(discover(root), out, Settings()), workers=2, retry=1, on_tick=stop_a_worker
+    )
+    assert stopped and not rep.interrupted
+    assert [f.status for f in rep.files] == ["done", "done"], [f.error for f in rep.files]
+    assert max(f.attempts for f in rep.files) == 2
+    assert not list(out.glob(".*.part*"))
+
+
+def _truncated(root: Path) -> Path:
+    """A Matroska file cut in half: the first frames decode, the header announces 30."""
+    full = make_video(root / "full.mkv", frames=30)
+    half = root / "half.mkv"
+    half.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    full.unlink()
+    return half
+
+
+def test_truncated_input_is_done_with_a_warning_and_the_frame_total_ends_true(
+    tmp_path: Path,
+) -> None:
+    """Item 6: the worker's warning comes back in the result and the report, and the
+    frames total (30 from the header) ends at what was processed."""
+    root = tmp_path / "in"
+    root.mkdir()
+    _truncated(root)
+    make_video(root / "whole.mp4", frames=10)
+    ticks: list[Tick] = []
+    rep = run_batch(make_plan(discover(root), tmp_path / "out", Settings()), on_tick=ticks.append)
+    half, whole = rep.files
+    assert half.status == "done" and 0 < half.frames < 30
+    assert len(half.warnings) == 1 and "truncated" in half.warnings[0], half.warnings
+    assert whole.warnings == []
+    assert ticks[0].frames_total == 40
+    assert ticks[-1].frames_total == ticks[-1].frames_done == half.frames + 10
+    summary = rep.summary()
+    assert summary["warnings"] == [{"input": half.input, "warnings": half.warnings}]
+
+
+def test_cli_batch_prints_warnings_and_reports_them(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    _truncated(root)
+    out = tmp_path / "out"
+    assert main(["batch", str(root), str(out), "--workers", "1"]) == 0
+    err = capfd.readouterr().err
+    assert "warning" in err and "truncated" in err, err
+    data = json.loads((out / "blurcam-report.json").read_text())
+    assert "truncated" in data["files"][0]["warnings"][0]
 
 
 def test_transient_failure_is_retried_then_reported(tmp_path: Path) -> None:

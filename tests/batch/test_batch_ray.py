@@ -101,3 +101,38 @@ def test_cli_batch_on_ray(ray_cluster: Any, tmp_path: Path) -> None:
         json.loads((tmp_path / "out" / "blurcam-report.json").read_text())["summary"]["skipped"]
         == 1
     )
+
+
+def test_ray_ctrl_c_mid_file_leaves_no_temporaries(ray_cluster: Any, tmp_path: Path) -> None:
+    """Item 3 under Ray: Ctrl-C (or SIGTERM, the same path) cancels running tasks with a
+    KeyboardInterrupt in them (not a kill), so their writers remove their temporaries."""
+    root = tmp_path / "in"
+    root.mkdir()
+    for k in range(2):
+        make_video(root / f"v{k}.mp4", frames=240, size=(320, 240), fps=24)
+    out = tmp_path / "out"
+
+    def stop_mid_file(t: Tick) -> None:
+        if 0 < t.frames_done < t.frames_total:
+            raise KeyboardInterrupt
+
+    rep = run_batch(make_plan(discover(root), out, Settings()), ray="auto", on_tick=stop_mid_file)
+    assert rep.interrupted and rep.count("interrupted") >= 1
+    assert not list(out.rglob(".*.part*")), "a cancelled task left its temporary"
+
+
+def test_ray_carries_a_workers_warnings_back(ray_cluster: Any, tmp_path: Path) -> None:
+    """Item 6 under Ray: the worker's stderr is not shown, so the truncation warning
+    travels back with the result, into the report."""
+    root = tmp_path / "in"
+    root.mkdir()
+    full = make_video(root / "full.mkv", frames=30)
+    (root / "half.mkv").write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    full.unlink()
+    ticks: list[Tick] = []
+    rep = run_batch(
+        make_plan(discover(root), tmp_path / "out", Settings()), ray="auto", on_tick=ticks.append
+    )
+    (f,) = rep.files
+    assert f.status == "done" and any("truncated" in w for w in f.warnings), f.warnings
+    assert ticks[-1].frames_total == ticks[-1].frames_done == f.frames < 30

@@ -92,3 +92,35 @@ def test_gpu_without_one_falls_back_quietly_and_litert_does_not_talk(
     assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr
     assert "XNNPACK" not in r.stderr and "INFO:" not in r.stderr
     assert "running on CPU" in r.stderr and out.is_file()
+
+
+def test_video_above_the_pixel_limit_is_one_line_exit_4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Item 4 for video: the same limit and message as for images, before any decoding."""
+    from media import make_video
+
+    src = make_video(tmp_path / "in.mp4", frames=3, size=(160, 96))
+    monkeypatch.setenv("BLURCAM_MAX_PIXELS", "10000")
+    assert main(["blur", str(src), str(tmp_path / "o.mp4")]) == 4
+    one_line(capfd, "160x96", "set BLURCAM_MAX_PIXELS to allow more")
+    assert not list(tmp_path.glob("*o.*"))
+
+
+def test_ray_without_a_cluster_is_exit_6_and_creates_nothing(
+    photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Item 7: ``--ray auto`` with no cluster to join fails before anything is created, as a
+    missing device does (exit 6), in one line. Ray is stubbed to answer as it does with no
+    cluster: a real ``auto`` would join whatever cluster runs on this shared machine."""
+    ray = pytest.importorskip("ray")
+
+    def no_cluster(*a: object, **k: object) -> None:
+        raise ConnectionError("Could not find any running Ray instance. Please specify ...")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    out = tmp_path / "out"
+    assert main(["batch", str(photo.parent), str(out), "--ray", "auto"]) == 6
+    one_line(capfd, "cannot connect to the Ray cluster at 'auto'", "Could not find any")
+    assert not out.exists()

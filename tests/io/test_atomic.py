@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,7 +15,8 @@ import numpy as np
 import pytest
 
 from blurcam.errors import SinkError, SourceError
-from blurcam.io import atomic_output, check_output_path, read_image, write_image
+from blurcam.io import atomic_output, check_output_path, read_image, remove_leftovers, write_image
+from blurcam.io.atomic import PARTS_PREFIX, STALE_AFTER, owner_tag
 from blurcam.io.video import frame_rotation, iter_frames, probe_video, transcode, upright
 from blurcam.testing import synthetic_frame
 from media import make_video
@@ -138,3 +143,40 @@ def test_transcode_size_change_mid_stream(tmp_path: Path) -> None:
     assert transcode(src, tmp_path / "o.mp4", shrink_later) == 4
     with av.open(str(tmp_path / "o.mp4")) as c:
         assert {(f.width, f.height) for f in c.decode(video=0)} == {(64, 48)}
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_temporaries_name_their_owner(tmp_path: Path) -> None:
+    """``.NAME.PID@HOST.XXXX.part.EXT``: what the next run reads to know whose it is."""
+    with atomic_output(tmp_path / "out.mp4") as tmp:
+        assert tmp.name.startswith(f".out.{owner_tag()}.") and tmp.name.endswith(".part.mp4")
+        assert owner_tag() == f"{os.getpid()}@{socket.gethostname().split('.')[0]}"
+
+
+def test_remove_leftovers_takes_only_what_a_gone_owner_left(tmp_path: Path) -> None:
+    me, dead = owner_tag(), owner_tag().replace(str(os.getpid()), str(_dead_pid()))
+    dead_file = tmp_path / f".out.{dead}.abc_12.part.mp4"
+    dead_parts = tmp_path / f"{PARTS_PREFIX}{dead}.k9x"
+    live_file = tmp_path / f".out.{me}.def34.part.mp4"  # this process: a concurrent run
+    remote = tmp_path / f".out.{os.getpid()}@elsewhere.gh56.part.mp4"  # another machine's
+    stale_remote = tmp_path / ".rec.1@elsewhere.ij78.part.mkv"
+    foreign = [tmp_path / ".out.part.mp4", tmp_path / "out.mp4", tmp_path / ".x.12@h.part"]
+    dead_parts.mkdir()
+    (dead_parts / "part-000.mp4").write_bytes(b"x")
+    for p in (dead_file, live_file, remote, stale_remote, *foreign):
+        p.write_bytes(b"x")
+    day_and_more = time.time() - STALE_AFTER - 60
+    os.utime(stale_remote, (day_and_more, day_and_more))
+
+    removed = remove_leftovers(tmp_path)
+
+    assert sorted(removed) == sorted([dead_file, dead_parts, stale_remote])
+    assert not dead_file.exists() and not dead_parts.exists() and not stale_remote.exists()
+    assert live_file.exists() and remote.exists() and all(p.exists() for p in foreign)
+    assert remove_leftovers(tmp_path / "missing") == []

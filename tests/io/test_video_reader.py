@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -149,3 +150,60 @@ def test_reader_extent_and_keyframes(tmp_path: Path) -> None:
         assert extent is not None and extent[1] * r.time_base == pytest.approx(2.0, abs=0.1)
         one_s = round(1 / r.time_base)
         assert r.keyframe_at_or_before(one_s + 5) == one_s
+
+
+def _bomb(path: Path, side: int = 16000) -> Path:
+    """A 66 kB Matroska file declaring ``side`` x ``side`` raw grey frames (256 MP at 16000):
+    a 256x256 clip whose PixelWidth/PixelHeight elements are rewritten."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("rawvideo", rate=1)
+        vs.width, vs.height, vs.pix_fmt = 256, 256, "gray"
+        f = av.VideoFrame.from_ndarray(np.zeros((256, 256), np.uint8), format="gray")
+        f.pts, f.time_base = 0, Fraction(1, 1)
+        for p in (*vs.encode(f), *vs.encode(None)):
+            out.mux(p)
+    data = bytearray(path.read_bytes())
+    for element in (0xB0, 0xBA):  # PixelWidth, PixelHeight: 2-byte value 256
+        at = data.index(bytes([element, 0x82, 0x01, 0x00]))
+        data[at + 2 : at + 4] = side.to_bytes(2, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _refused(what: Callable[[], object]) -> pytest.ExceptionInfo[SourceError]:
+    with pytest.raises(SourceError) as e:
+        what()
+    assert "BLURCAM_MAX_PIXELS" in str(e.value), e.value
+    return e
+
+
+def test_a_video_above_the_pixel_limit_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, item 4 for video: the declared frame size is checked against
+    $BLURCAM_MAX_PIXELS before a frame is decoded, by every reader of video files."""
+    from blurcam.io.background import BackgroundSource
+    from blurcam.io.video import probe_video
+    from blurcam.live.sources import FileSource
+
+    src = make_video(tmp_path / "in.mp4", frames=3, size=(160, 96))  # 15 360 pixels
+    monkeypatch.setenv("BLURCAM_MAX_PIXELS", "10000")
+    decoded: list[object] = []
+    monkeypatch.setattr(av.VideoFrame, "to_ndarray", lambda *a, **k: decoded.append(a))
+    e = _refused(lambda: VideoReader(src))
+    assert f"{src}: 160x96 is 0 megapixels, above the limit of 0.01" in str(e.value)
+    _refused(lambda: probe_video(src))
+    _refused(lambda: BackgroundSource(src))
+    _refused(lambda: FileSource(src))
+    assert decoded == []
+    monkeypatch.setenv("BLURCAM_MAX_PIXELS", "15360")  # exactly the limit: fine
+    with VideoReader(src) as r:
+        assert r.path == src
+
+
+def test_a_crafted_video_bomb_is_refused(tmp_path: Path) -> None:
+    """66 kB declaring 16000x16000 (256 MP, default limit 100 MP): refused, with nothing
+    allocated for its frames (FFmpeg's own probe gets the limit too)."""
+    bomb = _bomb(tmp_path / "bomb.mkv")
+    assert bomb.stat().st_size < 100_000
+    _refused(lambda: VideoReader(bomb))

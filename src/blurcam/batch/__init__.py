@@ -15,7 +15,7 @@ from __future__ import annotations
 from .discover import Item, discover, read_manifest, scan_folder
 from .plan import Job, is_complete, make_plan
 from .report import BatchReport, FileResult, write_report
-from .run import Tick, run_batch
+from .run import Tick, connect_ray, run_batch
 
 __all__ = [
     "BatchReport",
@@ -23,6 +23,7 @@ __all__ = [
     "Item",
     "Job",
     "Tick",
+    "connect_ray",
     "discover",
     "is_complete",
     "make_plan",

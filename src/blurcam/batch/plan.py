@@ -13,7 +13,6 @@ per output means workers never share a state file, on one machine or many.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SettingsError, SinkError
-from ..io import VIDEO_EXTS, atomic_output
+from ..io import VIDEO_EXTS, atomic_output, remove_leftovers
 from ..io.video import QUALITY
 from ..settings import Settings, build_settings, settings_digest
 from .discover import Item
@@ -35,8 +34,6 @@ __all__ = [
     "sidecar_path",
     "write_sidecar",
 ]
-
-log = logging.getLogger(__name__)
 
 STATE_DIR = ".blurcam"
 _SIDECAR_VERSION = 2  # bump when the output of the same options changes meaning
@@ -134,18 +131,6 @@ def _options(defaults: Settings, quality: str, row: dict[str, Any]) -> tuple[Set
     return build_settings(s, **absolute), q
 
 
-def _remove_stale_parts(dst: Path) -> None:
-    """Delete temporaries a killed worker left beside ``dst`` (``.stem.XXXX.part.ext``)."""
-    if not dst.parent.is_dir():
-        return
-    for p in dst.parent.glob(f".{dst.stem}.*.part{dst.suffix}"):
-        try:
-            p.unlink()
-            log.info("removed a stale temporary %s", p)
-        except OSError:
-            pass
-
-
 def make_plan(
     items: list[Item], out_dir: Path, defaults: Settings, quality: str = "fast"
 ) -> list[Job]:
@@ -155,8 +140,10 @@ def make_plan(
     (``Item.options``, named as :data:`blurcam.settings.OPTIONS`) go on top.
 
     Output folders are created here (in the driver), so workers only write
-    files. An input that has vanished or that maps to the same output as
-    another is an error before anything runs.
+    files, and what a killed run left in them (temporaries whose owner is
+    gone, :func:`~blurcam.io.remove_leftovers`) is removed, once per folder.
+    An input that has vanished or that maps to the same output as another is
+    an error before anything runs.
 
     Raises:
         SettingsError: two inputs map to one output, or a per-file option is invalid.
@@ -170,6 +157,7 @@ def make_plan(
         raise SinkError(f"cannot create output folder {out_dir}: {e.strerror or e}") from e
     jobs: list[Job] = []
     seen: dict[Path, Path] = {}
+    folders = {out_dir}  # where this run writes: outputs, sidecars, the report
     for it in items:
         src = it.src.expanduser().absolute()
         dst = out_dir / it.rel
@@ -207,6 +195,8 @@ def make_plan(
                 dst.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise SinkError(f"cannot create {dst.parent}: {e.strerror or e}") from e
-            _remove_stale_parts(dst)
+            folders |= {dst.parent, job.sidecar.parent}
         jobs.append(replace(job, done=done))
+    for folder in folders:
+        remove_leftovers(folder)
     return jobs

@@ -33,6 +33,7 @@ class FileResult:
     attempts: int = 0
     parts: int = 1
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # a truncated input, dropped audio...
 
     @property
     def fps(self) -> float:
@@ -69,6 +70,11 @@ class BatchReport:
     def failures(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "failed"]
 
+    @property
+    def warned(self) -> list[FileResult]:
+        """Files with warnings (processed, but not quite as they should have been)."""
+        return [f for f in self.files if f.warnings]
+
     def summary(self) -> dict[str, Any]:
         done = [f for f in self.files if f.status == "done"]
         frames = sum(f.frames for f in done)
@@ -87,6 +93,7 @@ class BatchReport:
             "backend": self.backend,
             "stopped_early": self.interrupted,
             "failures": [{"input": f.input, "error": f.error} for f in self.failures],
+            "warnings": [{"input": f.input, "warnings": f.warnings} for f in self.warned],
         }
 
     def as_dict(self) -> dict[str, Any]:

@@ -11,4 +11,5 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    sys.exit(_main())
+    """The ``blurcam`` program (``python -m blurcam`` too)."""
+    sys.exit(_main(exiting=True))

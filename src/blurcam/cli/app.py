@@ -17,6 +17,7 @@ import typer
 from ..errors import BlurcamError
 from . import batch, files, live, measure, web
 from .common import err_console
+from .signals import StopSignals, shield, stop_signals
 
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _cx
@@ -47,22 +48,62 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: a :class:`BlurcamError` is one line on stderr and its exit code."""
-    try:
-        rv = app(args=argv, standalone_mode=False)
-    except BlurcamError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-        return e.exit_code
-    except typer.Exit as e:
-        return int(e.exit_code or 0)
-    except typer.Abort:
-        err_console.print("interrupted")
-        return 130
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
-    except _cx.ClickException as e:
-        e.show(file=sys.stderr)
-        return e.exit_code
-    return int(rv or 0) if isinstance(rv, int) else 0
+def _run(args: list[str]) -> int:
+    """Run one command; its ``KeyboardInterrupt`` reaches the caller (typer's own entry
+    point would turn it into a bare 130, losing which signal it was)."""
+    command = typer.main.get_command(app)
+    with command.make_context("blurcam", args) as ctx:
+        rv = command.invoke(ctx)
+    return int(rv) if isinstance(rv, int) else 0
+
+
+def _caused_by_interrupt(e: BaseException) -> bool:
+    """Whether ``e`` came out of a ``KeyboardInterrupt`` (Ctrl-C or SIGTERM): a signal
+    that lands while a native module initialises surfaces as ``ImportError:
+    initialization failed``, which the library may turn into a ModelError."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _interrupted(stop: StopSignals) -> int:
+    shield()
+    err_console.print(f"interrupted ({stop.name})", highlight=False)
+    return stop.exit_code
+
+
+def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
+    """Entry point: a :class:`BlurcamError` is one line on stderr and its exit code.
+
+    Ctrl-C and SIGTERM take one path (:mod:`.signals`): the command cleans up
+    as for ``KeyboardInterrupt`` and the exit code is 128 + the signal number
+    (130, 143), also when the interrupt surfaced as another error.
+    ``exiting`` is for the ``blurcam`` program itself: a stop signal after
+    the command has returned is then ignored.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    with stop_signals(exiting=exiting) as stop:
+        try:
+            return _run(args)
+        except (KeyboardInterrupt, typer.Abort):
+            return _interrupted(stop)
+        except BlurcamError as e:
+            if _caused_by_interrupt(e):
+                return _interrupted(stop)
+            shield()
+            err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            return e.exit_code
+        except typer.Exit as e:
+            return int(e.exit_code or 0)
+        except _cx.ClickException as e:
+            e.show(file=sys.stderr)
+            return e.exit_code
+        except Exception as e:
+            if _caused_by_interrupt(e):
+                return _interrupted(stop)
+            raise  # a bug: it keeps its traceback

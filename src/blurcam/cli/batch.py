@@ -16,13 +16,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..batch import Tick, discover, make_plan, run_batch, write_report
+from ..batch import Tick, connect_ray, discover, make_plan, run_batch, write_report
 from ..batch.plan import STATE_DIR
 from ..errors import SettingsError
 from ..jobs import check_files
 from ..settings import Settings
 from .common import err_console
 from .options import Quality, check_quality, with_settings
+from .signals import shield
 
 Workers = Annotated[
     int | None,
@@ -86,6 +87,8 @@ def batch(
         raise SettingsError(
             f"the output folder is the input folder ({input}): give another output folder"
         )
+    if ray:  # before anything is created: no cluster, no output folder
+        connect_ray(ray, workers or os.cpu_count() or 1)
     items = discover(input, exclude=output_dir)
     jobs = make_plan(items, output_dir, settings, quality)
     todo = sum(1 for j in jobs if not j.done)
@@ -107,8 +110,13 @@ def batch(
         def on_tick(t: Tick) -> None:
             bar.update(files, completed=t.files_done, note=f"{t.failed} failed" if t.failed else "")
             bar.update(frames, completed=t.frames_done, total=t.frames_total or None)
-            if t.result is not None and t.result.status == "failed":
-                bar.console.print(f"[red]failed[/red] {t.result.input}: {t.result.error}")
+            r = t.result
+            if r is None:
+                return
+            if r.status == "failed":
+                bar.console.print(f"[red]failed[/red] {r.input}: {r.error}")
+            for w in r.warnings:
+                bar.console.print(f"[yellow]warning[/yellow] {r.input}: {w}", highlight=False)
 
         result = run_batch(
             jobs,
@@ -120,6 +128,7 @@ def batch(
             work_dir=output_dir / STATE_DIR / "parts",
             on_tick=on_tick,
         )
+        shield()  # what is done is done: a late signal must not lose the report
     path = report or output_dir / "blurcam-report.json"
     write_report(path, result)
     s = result.summary()
@@ -132,6 +141,10 @@ def batch(
     )
     for f in result.failures:
         err_console.print(f"  [red]x[/red] {f.input}: {f.error}", highlight=False)
-    if result.interrupted:
-        return 130
+    for f in result.warned:
+        err_console.print(
+            f"  [yellow]![/yellow] {f.input}: {'; '.join(f.warnings)}", highlight=False
+        )
+    if result.interrupted:  # exit as the Ctrl-C or SIGTERM that stopped it (130, 143)
+        raise KeyboardInterrupt
     return 1 if result.failures else 0

@@ -43,6 +43,12 @@ class FrameProgress:
     def add(self, n: int) -> None:
         self.set(self.done + n)
 
+    def finish(self, done: int) -> None:
+        """End at ``done`` of ``done``: the header's frame count is an estimate (a
+        truncated file announces more frames than it holds)."""
+        self._p.update(self._task, total=done)
+        self.set(done)
+
 
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator[FrameProgress]:

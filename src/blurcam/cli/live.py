@@ -10,10 +10,12 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import SettingsError
+from ..io import remove_leftovers
 from ..jobs import check_files
 from ..settings import Settings
 from .common import err_console
 from .options import with_settings
+from .signals import shield
 
 SINKS = ("vcam", "file", "preview", "null")
 
@@ -112,7 +114,8 @@ def cam(
     ] = 10,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite the recording.")] = False,
 ) -> None:
-    """Blur the background of live video; Ctrl-C stops (a recording is finished and kept)."""
+    """Blur the background of live video; Ctrl-C or SIGTERM stops (a recording is finished
+    and kept; a second one while finishing removes it)."""
     from ..live import FileSink, LiveRunner, NullSink, PreviewSink, VirtualCamSink, open_source
     from ..live.control import ControlServer
 
@@ -125,6 +128,9 @@ def cam(
     if output is not None and "file" not in sinks_wanted:
         raise SettingsError(f"got {output} but no --sink file")
     check_files(settings)
+    for written in (output, stats_json):  # what a killed recording left there goes
+        if written is not None:
+            remove_leftovers(written.expanduser().absolute().parent)
     if "preview" in sinks_wanted and control_port is None:
         control_port = 8765
 
@@ -132,33 +138,32 @@ def cam(
         src = open_source(source, loop=loop, width=width, height=height, fps=fps)
         stack.callback(src.close)
         sinks: list[Any] = []
-        try:  # the sink most likely to fail (no device) first, so nothing else is created
-            for name in sorted(sinks_wanted, key=lambda n: n != "vcam"):
-                if name == "vcam":
-                    sinks.append(VirtualCamSink(src.size, src.fps, device=vcam_device))
-                elif name == "file":
-                    assert output is not None
-                    sinks.append(FileSink(output, src.size, src.fps, force=force))
-                elif name == "preview":
-                    sinks.append(PreviewSink())
-                else:
-                    sinks.append(NullSink())
-        except BaseException:
+
+        def abort_sinks() -> None:
+            """Any way out but a finished run (an error, a second Ctrl-C or SIGTERM) leaves
+            no half recording; after a finished run, abort changes nothing."""
             for s in sinks:
                 s.abort()
-            raise
+
+        stack.callback(abort_sinks)
+        # the sink most likely to fail (no device) first, so nothing else is created
+        for name in sorted(sinks_wanted, key=lambda n: n != "vcam"):
+            if name == "vcam":
+                sinks.append(VirtualCamSink(src.size, src.fps, device=vcam_device))
+            elif name == "file":
+                assert output is not None
+                sinks.append(FileSink(output, src.size, src.fps, force=force))
+            elif name == "preview":
+                sinks.append(PreviewSink())
+            else:
+                sinks.append(NullSink())
         runner = LiveRunner(
             src, sinks, settings, adaptive=adaptive, level=level, background_nice=bg_nice
         )
         server = None
         if control_port is not None:
             preview = next((s for s in sinks if isinstance(s, PreviewSink)), None)
-            try:
-                server = ControlServer(runner, port=control_port, preview=preview).start()
-            except BaseException:
-                for s in sinks:
-                    s.abort()
-                raise
+            server = ControlServer(runner, port=control_port, preview=preview).start()
             stack.callback(server.close)
             err_console.print(f"controls{' and preview' if preview else ''}: {server.url}")
         where = ", ".join(
@@ -181,6 +186,7 @@ def cam(
             last["status"], last["level"] = snap["status"], snap["level"]
 
         report = runner.run(duration=duration, on_tick=on_tick)
+        shield()  # the recording is finished: a late signal must not undo "wrote"
     if stats:
         err_console.print(format_report(report), highlight=False, soft_wrap=True)
     else:

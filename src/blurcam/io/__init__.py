@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .atomic import atomic_output, check_output_path
+from .atomic import atomic_output, check_output_path, remove_leftovers
 from .image import IMAGE_EXTS, VIDEO_EXTS, is_image_path, list_images, read_image, write_image
 from .video import VideoInfo, VideoReader, VideoWriter, probe_video, transcode
 
@@ -18,6 +18,7 @@ __all__ = [
     "list_images",
     "probe_video",
     "read_image",
+    "remove_leftovers",
     "transcode",
     "write_image",
 ]

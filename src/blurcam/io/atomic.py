@@ -1,17 +1,52 @@
-"""Write outputs so that a crash, Ctrl-C or full disk never leaves a half file behind."""
+"""Write outputs so that a crash, Ctrl-C or full disk never leaves a half file behind.
+
+An output is written to a hidden temporary beside it and renamed into place
+when complete (:func:`atomic_output`). A run that is killed outright
+(SIGKILL, a power cut, out of memory) cannot remove its temporary, so every
+temporary's name says who owns it, ``PID@HOST``: ``.NAME.PID@HOST.XXXX.part.EXT``
+for a file, ``.blurcam-parts-PID@HOST.XXXX/`` for the parts of a split video.
+The next run that writes into that folder removes those whose owner is gone
+(:func:`remove_leftovers`) and leaves a concurrent run's live ones alone.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
+import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
 from ..errors import SinkError, SourceError
 
-__all__ = ["KeepOrDiscard", "atomic_output", "check_input_file", "check_output_path"]
+__all__ = [
+    "PARTS_PREFIX",
+    "STALE_AFTER",
+    "KeepOrDiscard",
+    "atomic_output",
+    "check_input_file",
+    "check_output_path",
+    "owner_tag",
+    "remove_leftovers",
+]
+
+log = logging.getLogger(__name__)
+
+PARTS_PREFIX = ".blurcam-parts-"  # + owner tag + "." + random: split parts of one video
+# A temporary not written to for this long is left over whoever owns it: its owner is
+# another machine (shared storage, a Ray node) or a reused PID. Live writers write
+# every frame; a day covers the stitch of the longest file.
+STALE_AFTER = 24 * 3600.0
+
+_OWNER = r"(?P<pid>\d+)@(?P<host>[\w-]*)"
+_TEMPORARY = re.compile(rf"^\..*\.{_OWNER}\.\w+\.part(\.[^.]*)?$")
+_PARTS = re.compile(rf"^{re.escape(PARTS_PREFIX)}{_OWNER}\.\w+$")
 
 _T = TypeVar("_T", bound="KeepOrDiscard")
 
@@ -105,12 +140,96 @@ def _finish(tmp: Path, output: Path) -> None:
         os.close(fd)
 
 
+def _host() -> str:
+    """This machine's name as it goes into a temporary's name (letters, digits, - and _)."""
+    name = socket.gethostname().split(".")[0]
+    return re.sub(r"[^A-Za-z0-9_-]", "", name)[:32] or "host"
+
+
+def owner_tag() -> str:
+    """``PID@HOST`` of this process: what the next run reads to tell a killed run's
+    temporaries from a live run's."""
+    return f"{os.getpid()}@{_host()}"
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (always True where that cannot be
+    asked safely: on Windows ``os.kill(pid, 0)`` would stop it).
+
+    A zombie does not run: a killed worker stays one where nothing reaps
+    orphans (a container without an init process).
+    """
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, as another user
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS): it exists, so it runs
+        return True
+    return stat[stat.rindex(")") + 2 :][:1] != "Z"
+
+
+def _last_write(path: Path) -> float:
+    """Newest mtime of ``path`` and, for a folder, of what it holds."""
+    times = [path.stat().st_mtime]
+    if path.is_dir():
+        times += [p.stat().st_mtime for p in path.iterdir()]
+    return max(times)
+
+
+def _left_over(path: Path, pid: int, host: str) -> bool:
+    if host == _host() and not _running(pid):
+        return True
+    return time.time() - _last_write(path) > STALE_AFTER
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Remove what killed runs left in ``folder``; returns what was removed.
+
+    Only blurcam's own temporaries (named by :func:`atomic_output` and the
+    split path, with their owner's ``PID@HOST``) are looked at, and one is
+    removed when its owner is gone: that process no longer runs on this
+    machine, or nothing was written to it for :data:`STALE_AFTER` seconds (an
+    owner on another machine, or a PID reused since). A concurrent run's
+    live temporaries are kept. A missing folder, and a file another run
+    removes first, are fine.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMPORARY.match(entry.name) or _PARTS.match(entry.name)
+        if m is None:
+            continue
+        path = Path(entry.path)
+        try:
+            if not _left_over(path, int(m["pid"]), m["host"]):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:  # gone already, or not ours to remove
+            continue
+        log.info("removed %s, left by a run that was killed", path)
+        removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output(output: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``output``; rename it over ``output`` only on success.
 
-    The temporary keeps the output's suffix so that encoders pick the right
-    container. On any exception (KeyboardInterrupt included) it is removed.
+    The temporary (``.NAME.PID@HOST.XXXX.part.EXT``) keeps the output's suffix
+    so that encoders pick the right container, and names its owner for
+    :func:`remove_leftovers`. On any exception (KeyboardInterrupt included) it is removed.
     Before the rename the data is flushed to disk (a power cut cannot leave an
     empty file under the final name) and the mode is set as a plain ``open``
     would (``mkstemp`` makes 0600 files), or kept from the file it replaces.
@@ -121,13 +240,15 @@ def atomic_output(output: Path) -> Iterator[Path]:
     output = output.expanduser()
     try:
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{output.stem}.", suffix=f".part{output.suffix}", dir=output.parent or "."
+            prefix=f".{output.stem}.{owner_tag()}.",
+            suffix=f".part{output.suffix}",
+            dir=output.parent or ".",
         )
     except OSError as e:
         raise SinkError(f"cannot write in {output.parent}: {e.strerror}") from e
-    os.close(fd)
     tmp_path = Path(tmp)
     try:
+        os.close(fd)
         yield tmp_path
         _finish(tmp_path, output)
         os.replace(tmp_path, output)

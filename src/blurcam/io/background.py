@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from ..errors import SourceError
 from ..frame import as_bgr
 from .image import IMAGE_EXTS, VIDEO_EXTS, read_image
+from .video_reader import open_input
 
 __all__ = ["BackgroundSource", "cover", "cover_geometry", "studio_backdrop"]
 
@@ -111,19 +112,13 @@ class BackgroundSource:
 
     # ----------------------------------------------------------------- video
     def _open_video(self) -> None:
-        import av
-
         assert self.path is not None
         if not self.path.is_file():
             raise SourceError(f"background video not found: {self.path}")
-        try:
-            self._container = av.open(str(self.path))
-            if not self._container.streams.video:
-                raise SourceError(f"background {self.path} has no video stream")
-            st = self._container.streams.video[0]
-            st.thread_type = "AUTO"
-        except av.error.FFmpegError as e:
-            raise SourceError(f"cannot open background video {self.path}: {e}") from e
+        # the checks every video input gets, the pixel limit among them
+        self._container = open_input(self.path)
+        st = self._container.streams.video[0]
+        st.thread_type = "AUTO"
         self._frames = self._container.decode(st)
 
     def _next_video_frame(self) -> Any:

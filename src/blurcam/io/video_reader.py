@@ -42,6 +42,7 @@ from ..errors import SourceError
 from ..frame import U8
 from .atomic import check_input_file
 from .handoff import END, Worker
+from .image import check_pixels, max_pixels
 
 __all__ = [
     "BAD_DATA",
@@ -136,10 +137,21 @@ def upright(image: U8, rotation: int) -> U8:
 
 
 def open_input(path: Path) -> Any:
-    """Open a media file for reading, turning every failure into :class:`SourceError`."""
+    """Open a media file for reading, turning every failure into :class:`SourceError`.
+
+    A video stream whose declared frame size exceeds :func:`~.image.max_pixels`
+    is refused here, before any frame is decoded, as an image's is before
+    it is decoded (a small file declaring a huge size is a decompression
+    bomb). FFmpeg gets the same limit (``max_pixels``) for the frames it
+    may decode while probing the streams.
+
+    Raises:
+        SourceError: missing, empty, not a video, no decoder, or too many pixels.
+    """
     check_input_file(path)
+    limit = max_pixels()
     try:
-        container = av.open(str(path), mode="r", timeout=30.0)
+        container = av.open(str(path), mode="r", timeout=30.0, options={"max_pixels": str(limit)})
     except BAD_DATA as e:
         raise SourceError(f"cannot read {path} as a video (truncated or not a video?): {e}") from e
     try:
@@ -152,7 +164,12 @@ def open_input(path: Path) -> Any:
         if cc is None or not cc.name or cc.name == "none":
             raise SourceError(f"{path}: unsupported video codec (no decoder for it)")
         if int(cc.width or 0) <= 0 or int(cc.height or 0) <= 0:
-            raise SourceError(f"{path}: the video stream has no frame size (corrupt header?)")
+            # FFmpeg also blanks a declared size above max_pixels that no parser restores
+            raise SourceError(
+                f"{path}: the video stream has no usable frame size (a corrupt header, or "
+                f"more than {limit / 1e6:g} megapixels: set BLURCAM_MAX_PIXELS to allow more)"
+            )
+        check_pixels(path, int(cc.width), int(cc.height), limit)
     except SourceError:
         container.close()
         raise

@@ -147,13 +147,15 @@ class VideoWriter(KeepOrDiscard):
         self._copying = template is not None
         self._state = "open"  # -> "closed" | "aborted"
         self._exit = contextlib.ExitStack()
+        self._out: Any = None
+        self._worker: Worker | None = None
         tmp = self._exit.enter_context(atomic_output(path))
+        # from here on, any failure, Ctrl-C or SIGTERM included, removes the temporary
         try:
-            self._out: Any = av.open(str(tmp), mode="w")
-        except _WRITE_ERRORS as e:
-            self._discard()
-            raise sink_error(e, f"cannot create {tmp}") from e
-        try:
+            try:
+                self._out = av.open(str(tmp), mode="w")
+            except _WRITE_ERRORS as e:
+                raise sink_error(e, f"cannot create {tmp}") from e
             if template is not None:
                 self._vs = self._out.add_stream_from_template(template)
                 self.size = (int(template.codec_context.width), int(template.codec_context.height))
@@ -167,18 +169,18 @@ class VideoWriter(KeepOrDiscard):
             # the timestamps frames carry into the encoder (the muxer may change the stream's)
             self._enc_tb = Fraction(self._vs.codec_context.time_base or self.time_base)
             self._aout, self._resampler = self._audio_stream(audio)
+            if queue_size > 0:
+                self._worker = Worker(
+                    "blurcam-encode", lambda w: self._drain(w, thread_setup), queue_size
+                )
         except BaseException as e:
-            with contextlib.suppress(BaseException):
-                self._out.close()
+            if self._out is not None:
+                with contextlib.suppress(BaseException):
+                    self._out.close()
             self._discard()
             if isinstance(e, _WRITE_ERRORS + BAD_DATA):
                 raise sink_error(e, f"cannot write video to {path}") from e
             raise
-        self._worker: Worker | None = None
-        if queue_size > 0:
-            self._worker = Worker(
-                "blurcam-encode", lambda w: self._drain(w, thread_setup), queue_size
-            )
 
     # ------------------------------------------------------------------ setup
     def _video_stream(

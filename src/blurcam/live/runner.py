@@ -554,63 +554,52 @@ class LiveRunner:
     ) -> dict[str, Any]:
         """Run until the source ends, ``duration`` seconds pass, or Ctrl-C; returns the report.
 
-        Ctrl-C stops cleanly: sinks are closed, so a recording is finished and
-        kept. A second Ctrl-C while closing aborts them (no half-written file)
-        and propagates. On an error every sink is aborted and the error raised.
+        Ctrl-C (``KeyboardInterrupt``; the CLI delivers SIGTERM the same way)
+        stops cleanly: sinks are closed, so a recording is finished and kept.
+        A second one anywhere in that finish aborts every sink (no
+        half-written file) and propagates. On an error every sink is aborted
+        and the error raised.
         """
         try:
             self.start()
-        except BaseException:  # a model that fails to load, or Ctrl-C while it loads
+            interrupted = False
+            try:
+                for snap in self.ticks(tick):
+                    if on_tick is not None:
+                        on_tick(snap)
+                    if duration is not None and self._clock() - self.stats.started >= duration:
+                        self.stop()
+            except KeyboardInterrupt:
+                interrupted = True
+            self.stop()
+            return self._finish(interrupted)
+        except BaseException:  # a model that fails to load, an error, a second Ctrl-C
             self.stop()
             self._seg_slot.close()
             self._out_slot.close()
             self._abort_sinks()
-            self._close_model()
             raise
-        interrupted = False
-        try:
-            for snap in self.ticks(tick):
-                if on_tick is not None:
-                    on_tick(snap)
-                if duration is not None and self._clock() - self.stats.started >= duration:
-                    self.stop()
-        except KeyboardInterrupt:
-            interrupted = True
-            self.stop()
-        return self._finish(interrupted)
+        finally:
+            self._close_model()
 
     def _finish(self, interrupted: bool) -> dict[str, Any]:
-        try:
-            for t in self._threads:
-                while t.is_alive():
-                    t.join(timeout=0.2)
-                    if t.name == "blurcam-capture" and t.is_alive() and self._stop.is_set():
-                        # a camera stuck in read(): give it a moment, then leave it behind
-                        t.join(timeout=2.0)
-                        break
-        except KeyboardInterrupt:
-            self._abort_sinks()
-            raise
+        """Join the threads, close (keep) every sink and build the report."""
+        for t in self._threads:
+            while t.is_alive():
+                t.join(timeout=0.2)
+                if t.name == "blurcam-capture" and t.is_alive() and self._stop.is_set():
+                    # a camera stuck in read(): give it a moment, then leave it behind
+                    t.join(timeout=2.0)
+                    break
         self.stats.ended = self._clock()
         self.stats.source_skipped = int(getattr(self.source, "skipped", 0))
         leftover = self._out_slot.get(timeout=0)
         if leftover is not None:  # only when the composite died: count it
             self.stats.dropped_stale += 1
         if self._errors:
-            self._abort_sinks()
-            self._close_model()
             raise self._errors[0]
-        try:
-            for sink in self.sinks:
-                sink.close()
-        except KeyboardInterrupt:
-            self._abort_sinks()
-            raise
-        except BaseException:
-            self._abort_sinks()
-            raise
-        finally:
-            self._close_model()
+        for sink in self.sinks:
+            sink.close()
         report = self.stats.report(self.quality.level, self.quality.levels)
         report["interrupted"] = interrupted
         report["level_changes"] = len(self.quality.changes)

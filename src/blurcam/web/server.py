@@ -27,7 +27,6 @@ list (a path would let the page load any file); uploads are decoded in memory
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -545,7 +544,8 @@ def run(
     settings: Settings | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until interrupted (the CLI's ``blurcam serve``)."""
+    """Serve until interrupted (the CLI's ``blurcam serve``): the first ``KeyboardInterrupt``
+    (Ctrl-C, or SIGTERM as the CLI delivers it) closes every peer and returns."""
     loop_host = is_loopback(host)
     app = create_app(
         settings=settings,
@@ -560,5 +560,8 @@ def run(
             on_ready(url)
 
     app.on_startup.append(ready)
-    with contextlib.suppress(KeyboardInterrupt):
-        web.run_app(app, host=host, port=port, print=None, shutdown_timeout=5.0)
+    # aiohttp's own SIGINT/SIGTERM handlers would replace the CLI's (blurcam.cli.signals)
+    # and leave SIGTERM at its default, killing, action after the first: instead, the
+    # first KeyboardInterrupt (Ctrl-C or SIGTERM) stops the server cleanly (peers closed)
+    # and returns; a second one during that shutdown propagates.
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=5.0, handle_signals=False)
