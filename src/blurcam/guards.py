@@ -40,11 +40,12 @@ F32 = NDArray[np.float32]
 U8 = NDArray[np.uint8]
 
 
-def face_search_rect(prob: F32, size: tuple[int, int]) -> tuple[int, int, int, int]:
+def face_search_rect(prob: F32 | None, size: tuple[int, int]) -> tuple[int, int, int, int]:
     """Rectangle ``(x0, y0, x1, y1)`` in pixels of a ``size`` (w, h) frame to run the detector on.
 
     A wide frame is cut to a square (its height) centred on the person
-    (``prob`` > 0.5, any resolution), or the centre square with no person:
+    (``prob`` > 0.5, any resolution), or the centre square with no person
+    (or no ``prob``):
     letterboxing all of a 16:9 frame into the detector's 128x128 input would
     make a face at call distance too small for it. A tall or square frame is
     used whole.
@@ -52,8 +53,10 @@ def face_search_rect(prob: F32, size: tuple[int, int]) -> tuple[int, int, int, i
     w, h = size
     if h >= w:
         return 0, 0, w, h
-    xs = np.nonzero((prob > 0.5).any(axis=0))[0]
-    cx = (xs[0] + xs[-1] + 1) / 2.0 / prob.shape[1] * w if xs.size else w / 2.0
+    xs = np.zeros(0, np.intp) if prob is None else np.nonzero((prob > 0.5).any(axis=0))[0]
+    cx = w / 2.0
+    if prob is not None and xs.size:
+        cx = (xs[0] + xs[-1] + 1) / 2.0 / prob.shape[1] * w
     x0 = int(min(max(0.0, cx - h / 2.0), w - h))
     return x0, 0, x0 + h, h
 

@@ -71,6 +71,7 @@ class Stream:
         self._size: tuple[int, int] | None = None
         self._inferred = False
         self._helper: ThreadPoolExecutor | None = None  # process()'s second core
+        self._tracked = False  # mask_packet() moved the face tracker for the frame to render
 
     # ----------------------------------------------------------------- state
     @property
@@ -161,7 +162,8 @@ class Stream:
         """The motion and mask nodes on one frame (uint8 HxWx3 BGR): its mask packet.
 
         The model runs on a helper thread while this one measures the
-        frame's motion: the two need only the image.
+        frame's motion and moves the face tracker (:meth:`CompositeNode.track`):
+        those need only the image. Call :meth:`render` on the same frame next.
         """
         helper = self._second_core()
         m = self.motion.start(frame)
@@ -169,6 +171,8 @@ class Stream:
         if helper is not None and self.mask.wants_model(m):
             model = helper.submit(self.mask.segment, frame)
         m = self.motion.finish(m)
+        self.composite.track(m.small, m.guide, m.still)
+        self._tracked = True
         return self.mask.run(frame, m, segmented=None if model is None else model.result())
 
     def process_image(self, image: NDArray[Any]) -> U8:
@@ -229,7 +233,8 @@ class Stream:
         tm.ms.clear()
         tm.ms.update(packet.times)
         self._inferred = packet.inferred
-        alpha = self.composite.alpha(packet, tm, pool=pool)
+        tracked, self._tracked = self._tracked, False
+        alpha = self.composite.alpha(packet, tm, pool=pool, tracked=tracked)
         layer, alpha = self.effect.run(frame, packet, alpha, tm)
         self._alpha, self._full = alpha, None
         self._size = (frame.shape[1], frame.shape[0])

@@ -37,12 +37,11 @@ from .timing import StageTimes
 __all__ = ["CompositeNode", "FaceDetectorLike"]
 
 
-def _detect(detector: FaceDetectorLike, packet: MaskPacket) -> list[Face]:
-    """Faces of the packet's working frame, in 0..1 of the frame: the detector sees the
-    square around the person (``guards.face_search_rect``)."""
-    small = packet.small
+def _detect(detector: FaceDetectorLike, small: U8, prob: F32 | None) -> list[Face]:
+    """Faces of a working frame, in 0..1 of the frame: the detector sees the square around
+    the person ``prob`` shows (``guards.face_search_rect``)."""
     size = (small.shape[1], small.shape[0])
-    rect = guards.face_search_rect(packet.prob, size)
+    rect = guards.face_search_rect(prob, size)
     x0, y0, x1, y1 = rect
     return guards.faces_to_frame(detector(small[y0:y1, x0:x1]), rect, size)
 
@@ -63,6 +62,8 @@ class CompositeNode:
         self.faces: list[Face] = []  # tracked faces, in 0..1 of the frame
         self._detected: Future[list[Face]] | list[Face] | None = None  # for the next frame
         self._face_due = 0  # frame number of the next face detection
+        self._due: int | None = None  # this frame's number when a detection is due after it
+        self._prob: F32 | None = None  # last frame's probability (where to look for faces)
         self._frames = 0
         self._out: U8 | None = None  # output buffer
 
@@ -72,7 +73,7 @@ class CompositeNode:
     def reset(self) -> None:
         """Forget the face tracks and the detector's schedule (a new stream starts)."""
         self.faces = []
-        self._detected = None
+        self._detected = self._due = self._prob = None
         self._face_due = self._frames = 0
 
     def close(self) -> None:
@@ -82,17 +83,36 @@ class CompositeNode:
         self.face_detector = None if self._owns_detector else self.face_detector
 
     def alpha(
-        self, packet: MaskPacket, times: StageTimes | None = None, *, pool: Executor | None = None
+        self,
+        packet: MaskPacket,
+        times: StageTimes | None = None,
+        *,
+        pool: Executor | None = None,
+        tracked: bool = False,
     ) -> U8:
-        """uint8 alpha at working resolution, 255 = person: fit applied, floor, faces held.
+        """uint8 alpha at working resolution, 255 = person: the packet's alpha, faces held.
 
-        With ``pool`` a due face detection runs on its thread, beside the next
-        frame's work (see :meth:`_guard_faces`).
+        :meth:`track` runs first unless the caller already ran it on this
+        frame (``tracked``). With ``pool`` a due face detection runs on its
+        thread, beside the next frame's work.
         """
         tm = times or StageTimes()
         t = time.perf_counter()
+        if not tracked:
+            self.track(packet.small, packet.guide, packet.still, photo=packet.photo)
         a_work = packet.alpha.copy()  # the packet is read-only: the guard raises a copy
-        self._guard_faces(a_work, packet, pool)
+        if self.settings.guards.face and not packet.photo:
+            self.faces = guards.protect_faces(a_work, self.faces)
+            if self._due is not None:
+                detect = partial(_detect, self._detector(), packet.small, packet.prob)
+                self._detected = pool.submit(detect) if pool is not None else detect()
+                self._face_due = self._due + (
+                    self.settings.guards.face_interval
+                    if self.faces
+                    else self.settings.guards.face_retry
+                )
+                self._due = None
+        self._prob = packet.prob
         a8 = cast(U8, cv2.convertScaleAbs(a_work, alpha=255.0))
         tm.add("guards", t)
         return a8
@@ -107,40 +127,39 @@ class CompositeNode:
             self.face_detector = FaceDetector(min_score=self.settings.guards.face_score)
         return self.face_detector
 
-    def _guard_faces(self, alpha: F32, packet: MaskPacket, pool: Executor | None) -> None:
-        """Track faces, force them into ``alpha``, and run the face detector when it is due.
+    def track(self, small: U8, guide: U8, still: bool, *, photo: bool = False) -> None:
+        """The image-only half of the face guard: detections taken in, the tracker moved.
 
-        The detector runs every ``face_interval`` frames while faces are
-        tracked, every ``face_retry`` while none is. While none is, its faces
-        are taken in at once (a face found is guarded from its first frame);
-        while faces are tracked, the tracker follows them and what the
-        detector finds on this frame is taken in on the next, so it can run
-        on ``pool`` beside the next frame's work, off the critical path. On a
-        frame the still gate carried (the image as at the last model run) the
-        faces stay where they are, unless detections came in. A photo has no
-        exposure swing to guard against (and the guard's fill past the
-        model's edge cost the dev portraits boundary F 0.03): no guard.
+        ``small`` is the frame at working resolution, ``guide`` its small grey
+        copy, ``still`` whether the still gate carried the mask to it. Needs
+        no mask, so a caller may run it while the model runs
+        (``Stream.process``). The detector runs every ``face_interval`` frames
+        while faces are tracked, every ``face_retry`` while none is. While none
+        is, its faces are taken in at once (a face found is guarded from its
+        first frame; it searches around last frame's person); while faces are
+        tracked, the tracker follows them and what the detector finds on this
+        frame (in :meth:`alpha`, around this frame's person) is taken in on
+        the next, so it can run on a helper beside the next frame's work, off
+        the critical path. On a still frame the faces stay where they are,
+        unless detections came in. A photo has no exposure swing to guard
+        against (and the guard's fill past the model's edge cost the dev
+        portraits boundary F 0.03): no guard.
         """
         g = self.settings.guards
-        if not g.face or packet.photo:
+        if not g.face or photo:
             self.faces = []
-            self._detected = None
+            self._detected = self._due = None
             return
         n = self._frames
         self._frames += 1
-        due = n >= self._face_due
         detected = self._take_detections()
-        if due and detected is None and not self.faces:
-            detected = _detect(self._detector(), packet)
+        self._due = n if n >= self._face_due else None
+        if self._due is not None and detected is None and not self.faces:
+            detected = _detect(self._detector(), small, self._prob)
             self._face_due = n + (g.face_interval if detected else g.face_retry)
-            due = False
-        if detected is not None or not packet.still:
-            self.faces = track_faces(self.faces, detected, packet.guide)
-        self.faces = guards.protect_faces(alpha, self.faces)
-        if due:
-            detect = partial(_detect, self._detector(), packet)
-            self._detected = pool.submit(detect) if pool is not None else detect()
-            self._face_due = n + (g.face_interval if self.faces else g.face_retry)
+            self._due = None
+        if detected is not None or not still:
+            self.faces = track_faces(self.faces, detected, guide)
 
     def render(
         self,
