@@ -1,13 +1,22 @@
 """File throughput and peak memory of ``blurcam blur`` on a 1080p30 H.264 file with audio.
 
-Makes the input (the talking-head clip of ``../shared/data`` upscaled to
-1920x1080, each frame shown twice for 30 fps, looped to ``--seconds``, with a
-stereo AAC tone track; synthetic frames without the data), then runs
+Makes the input, then runs
 ``blurcam blur IN OUT`` as a child process and reports wall time, the
 real-time factor (input duration / wall time, decode + process + encode
 included) and the child's peak RSS (``wait4``)::
 
-    python benchmarks/file_throughput.py --seconds 60 --json benchmarks/results/file-60s.json
+    python benchmarks/file_throughput.py --seconds 60 --json benchmarks/results/file-throughput.json
+
+Inputs (``--source``), 1920x1080 at 30 fps with a stereo AAC tone track, looped
+(forward and back, so no frame jumps) to ``--seconds``:
+
+* ``moving`` (default): the six DAVIS sequences of ``../shared/data``, each frame
+  once: hand-held full-body video, where the model runs on every frame (the
+  still gate never fires);
+* ``talking``: the talking-head clip, each frame twice (15 -> 30 fps): the still
+  gate skips the model on about half of the frames (an extra row, labelled).
+
+Synthetic moving frames without the data.
 """
 
 from __future__ import annotations
@@ -32,6 +41,18 @@ SIZE = (1920, 1080)
 RATE = 48000
 
 
+def _davis_frames(data: Path | None, per_seq: int = 40) -> list[np.ndarray]:
+    """Consecutive frames of each DAVIS sequence (forward then back: no jump inside)."""
+    frames: list[np.ndarray] = []
+    for seq in sorted((data / "davis").glob("*/frames")) if data else []:
+        part = [
+            cv2.resize(cv2.imread(str(p)), SIZE, interpolation=cv2.INTER_LINEAR)
+            for p in sorted(seq.glob("*.jpg"))[:per_seq]
+        ]
+        frames += part + part[-2:0:-1]
+    return frames
+
+
 def _source_frames(data: Path | None, n: int = 150) -> list[np.ndarray]:
     clip = data / "clips" / "portrait_segmentation_test.mp4" if data else None
     frames: list[np.ndarray] = []
@@ -54,9 +75,11 @@ def _source_frames(data: Path | None, n: int = 150) -> list[np.ndarray]:
     return frames
 
 
-def make_input(path: Path, seconds: float, data: Path | None) -> Path:
-    """1080p30 H.264 (veryfast, crf 23) + stereo AAC, ``seconds`` long."""
-    src = _source_frames(data)
+def make_input(path: Path, seconds: float, data: Path | None, source: str = "moving") -> Path:
+    """1080p30 H.264 (veryfast, crf 23) + stereo AAC, ``seconds`` long (see the module doc)."""
+    moving = _davis_frames(data) if source == "moving" else []
+    src = moving or _source_frames(data)
+    repeat = 1 if moving else 2  # the talking head (15 fps) shows each frame twice
     n = round(seconds * FPS)
     per_frame = RATE // FPS
     with av.open(str(path), "w") as out:
@@ -66,7 +89,7 @@ def make_input(path: Path, seconds: float, data: Path | None) -> Path:
         aus.layout = "stereo"
         period = 2 * len(src) - 2
         for i in range(n):
-            j = (i // 2) % period  # each source frame twice (15 -> 30 fps), ping-pong
+            j = (i // repeat) % period  # ping-pong: no jump back to the start
             j = j if j < len(src) else period - j
             vf = av.VideoFrame.from_ndarray(src[j], format="bgr24")
             vf.pts, vf.time_base = i, Fraction(1, FPS)
@@ -150,6 +173,7 @@ def run_blur(src: Path, dst: Path, extra: list[str]) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--source", choices=("moving", "talking"), default="moving")
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--json", type=Path, default=None, help="write the result here too")
     ap.add_argument("--keep", type=Path, default=None, help="folder to keep input/output in")
@@ -159,15 +183,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         d = a.keep or Path(tmp)
         d.mkdir(parents=True, exist_ok=True)
-        src = d / f"in_1080p30_{int(a.seconds)}s.mp4"
+        src = d / f"in_1080p30_{a.source}_{int(a.seconds)}s.mp4"
         t0 = time.perf_counter()
         if not src.exists():  # --keep a folder to reuse the input across runs
-            make_input(src, a.seconds, data)
+            make_input(src, a.seconds, data, a.source)
         made = time.perf_counter() - t0
         res = run_blur(src, d / f"out_{int(a.seconds)}s.mp4", a.blur_args)
     res.update(
         {
-            "input": f"1920x1080 {FPS} fps H.264 + stereo AAC, {a.seconds:g} s",
+            "input": f"1920x1080 {FPS} fps H.264 + stereo AAC, {a.seconds:g} s, {a.source}",
             "frames": round(a.seconds * FPS),
             "realtime_factor": a.seconds / res["wall_s"],
             "fps": a.seconds * FPS / res["wall_s"],
