@@ -50,52 +50,49 @@ def eval_table(reports: list[tuple[str, dict[str, Any]]]) -> str:
 
 
 def bench_tables(res: dict[str, Any]) -> str:
+    """The docs/BENCHMARKS.md tables of one ``blurcam bench --json`` run."""
     out = [
-        "| size | model | blurcam pipelined median (p95) | blurcam one by one median (p95) | "
-        "naive median (p95) | speed-up pipelined / one by one | CPU ms/frame pipelined / "
-        "one by one / naive | model runs |",
+        "| size | workload | one by one median (p95) | pipelined | naive median (p95) | "
+        "speed-up one by one / pipelined | CPU ms/frame one by one / pipelined / naive | "
+        "model runs |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    nan = float("nan")
-    for r in res["sizes"]:
-        a, b = r["blurcam"], r["naive"]
-        p = r.get("pipelined", {"median_ms": nan, "p95_ms": nan, "cpu_mean_ms": nan})
+    for r in res["rows"]:
+        a, p, b = r["one_by_one"], r["pipelined"], r["naive"]
+        work = "moving, model every frame" if r["workload"] == "moving" else "still clip, gate on"
         out.append(
-            f"| {r['size']} ({r['width']}x{r['height']}) | {r['model']} | "
-            f"**{p['median_ms']:.2f} ms** ({p['p95_ms']:.2f}) | "
-            f"{a['median_ms']:.2f} ms ({a['p95_ms']:.2f}) | "
+            f"| {r['size']} ({r['width']}x{r['height']}) | {work} | "
+            f"{a['median_ms']:.2f} ms ({a['p95_ms']:.2f}) | {p['ms']:.2f} ms | "
             f"{b['median_ms']:.2f} ms ({b['p95_ms']:.2f}) | "
-            f"**{r.get('speedup_pipelined') or nan:.1f}x** / {r['speedup_median']:.1f}x | "
-            f"{p['cpu_mean_ms']:.1f} / {a.get('cpu_median_ms', nan):.1f} / "
-            f"{b.get('cpu_median_ms', nan):.1f} | {r.get('model_runs', 1.0):.0%} |"
+            f"**{r['x_one_by_one']:.1f}x** / **{r['x_pipelined']:.1f}x** | "
+            f"{a['cpu_mean_ms']:.1f} / {p['cpu_ms']:.1f} / {b['cpu_mean_ms']:.1f} | "
+            f"{r['model_runs']:.0%} |"
         )
-    for who in ("blurcam", "naive"):
+    moving = [r for r in res["rows"] if r["workload"] == "moving"]
+    for who, title in (("one_by_one", "blurcam one by one"), ("naive", "naive")):
         names: list[str] = []
-        for r in res["sizes"]:
+        for r in moving:
             names += [k for k in r[who]["stages"] if k not in names]
         out += [
             "",
-            f"{who} per stage, mean ms/frame (median in brackets):",
+            f"{title}, moving, per stage: mean ms/frame (median in brackets):",
             "",
             "| size | " + " | ".join(names) + " | sum of means | end-to-end mean |",
             "|---|" + "---:|" * (len(names) + 2),
         ]
-        for r in res["sizes"]:
+        for r in moving:
             st = r[who]["stages"]
             cells = [
                 f"{st[n]['mean_ms']:.2f} ({st[n]['median_ms']:.2f})" if n in st else "-"
                 for n in names
             ]
             tot = sum(st[n]["mean_ms"] for n in names if n in st)
-            out.append(
-                f"| {r['size']} | "
-                + " | ".join(cells)
-                + f" | {tot:.2f} | {r[who]['mean_ms']:.2f} |"
-            )
+            end = f" | {tot:.2f} | {r[who]['mean_ms']:.2f} |"
+            out.append(f"| {r['size']} | " + " | ".join(cells) + end)
     if res.get("effects"):
         out += [
             "",
-            f"effects at {res['effects'][0]['size']}:",
+            f"effects at {res['effects'][0]['size']}, one by one, model every frame:",
             "",
             "| effect | median | p95 | vs blur |",
             "|---|---:|---:|---:|",

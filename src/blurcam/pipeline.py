@@ -13,6 +13,7 @@ its public face.
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -171,9 +172,14 @@ class Stream:
         if helper is not None and self.mask.wants_model(m):
             model = helper.submit(self.mask.segment, frame)
         m = self.motion.finish(m)
+        times = StageTimes(dict(m.times))
+        t = time.perf_counter()
         self.composite.track(m.small, m.guide, m.still)
         self._tracked = True
-        return self.mask.run(frame, m, segmented=None if model is None else model.result())
+        t = times.add("guards", t)
+        segmented = None if model is None else model.result()
+        times.add("segment", t)  # what is left of the model's run once the tracker moved
+        return self.mask.run(frame, replace(m, times=times.ms), segmented=segmented)
 
     def process_image(self, image: NDArray[Any]) -> U8:
         """One still photo: no history, and the time a video frame does not have.
