@@ -27,11 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._jit import Kernel, inline
+from .frame import U8
 from .upscale import row_weights, upscale_linear
 
 __all__ = ["blend", "blend_reference", "render", "render_reference"]
-
-U8 = NDArray[np.uint8]
 
 
 def blend_reference(fg: U8, bg: U8, alpha: U8) -> U8:

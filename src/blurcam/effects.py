@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from .frame import F32, U8
 from .upscale import upscale_linear
 
 __all__ = [
@@ -53,8 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-U8 = NDArray[np.uint8]
-F32 = NDArray[np.float32]
 
 BOKEH_SHAPES = ("disc", "hex")
 

@@ -31,9 +31,9 @@ from typing import cast
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 from .errors import ModelError
+from .frame import F32, U8
 from .segment.litert import LiteRTModel
 from .segment.registry import bundled_path
 from .segment.spec import ModelSpec
@@ -54,8 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-F32 = NDArray[np.float32]
-U8 = NDArray[np.uint8]
 
 FACE_MODEL = "face_detection_short_range.tflite"
 FACE_MODEL_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"

@@ -33,11 +33,12 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from .frame import U8
+
 __all__ = ["Box", "KeepTracker", "apply_keep", "box_from_point", "clip_box", "iou"]
 
 log = logging.getLogger(__name__)
 
-U8 = NDArray[np.uint8]
 Box = tuple[float, float, float, float]
 
 _MIN_POINTS = 6  # fewer surviving flow points than this -> template matching

@@ -541,10 +541,11 @@ def guided_alpha(a: F32, b: F32, grey: U8, settings: MaskSettings, floor: F32 | 
         if not use_a or a.shape == (h, w)
         else cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
     )
+    up_f: F32
     if floor is None:
         up_f = np.zeros((h, w), np.float32)
     elif floor.shape != (h, w):
-        up_f = cv2.resize(floor, (w, h), interpolation=cv2.INTER_LINEAR)
+        up_f = cast(F32, cv2.resize(floor, (w, h), interpolation=cv2.INTER_LINEAR))
     else:
         up_f = floor
     out = np.empty((h, w), np.float32)

@@ -22,10 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._jit import Kernel
+from .frame import U8
 
 __all__ = ["row_weights", "upscale_linear"]
 
-U8 = NDArray[np.uint8]
 I32 = NDArray[np.int32]
 
 

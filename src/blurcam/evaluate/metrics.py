@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ..frame import F32
+
 __all__ = [
     "BOUNDARY_TOLERANCE",
     "FAR_TOLERANCE",
@@ -30,7 +32,6 @@ __all__ = [
     "temporal_change",
 ]
 
-F32 = NDArray[np.float32]
 BOOL = NDArray[np.bool_]
 
 BOUNDARY_TOLERANCE = 0.005  # fraction of the image diagonal (issue 3)

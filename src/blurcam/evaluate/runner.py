@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ..frame import U8
 from ..pipeline import Stream
 from ..segment import Segmenter, open_segmenter
 from ..segment.registry import resolve_model
@@ -50,7 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-U8 = NDArray[np.uint8]
 Predictor = Callable[[U8], NDArray[Any]]
 PredictorFactory = Callable[[], Predictor]
 

@@ -27,6 +27,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ..frame import F32, U8
+
 __all__ = [
     "MotionPath",
     "exposure_gains",
@@ -39,9 +41,6 @@ __all__ = [
     "moving_person",
     "paste",
 ]
-
-U8 = NDArray[np.uint8]
-F32 = NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,15 +19,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import SourceError
-from ..frame import as_bgr
+from ..frame import U8, as_bgr
 from .image import IMAGE_EXTS, VIDEO_EXTS, read_image
 from .video_reader import open_input
 
 __all__ = ["BackgroundSource", "cover", "cover_geometry", "studio_backdrop"]
 
 log = logging.getLogger(__name__)
-
-U8 = NDArray[np.uint8]
 
 
 def studio_backdrop(w: int = 1280, h: int = 720) -> U8:

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 
 from ..adaptive import LEVELS, AdaptiveQuality, Level, apply_level, percentile
 from ..errors import BlurcamError
+from ..frame import U8
 from ..nodes import MaskPacket, follow
 from ..pipeline import Stream
 from ..segment import Segmenter, SegmenterFactory, open_for
@@ -62,7 +63,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-U8 = NDArray[np.uint8]
 T = TypeVar("T")
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ..errors import DeviceUnavailableError, SinkError
+from ..frame import U8
 from ..io import VideoWriter, check_output_path
 from ..io.atomic import KeepOrDiscard
 
@@ -37,7 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-U8 = NDArray[np.uint8]
 
 MODPROBE_HINT = "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=blurcam"
 

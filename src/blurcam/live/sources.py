@@ -27,10 +27,9 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 from ..errors import DeviceUnavailableError, SettingsError, SourceError
-from ..frame import as_bgr
+from ..frame import U8, as_bgr
 from ..io import VIDEO_EXTS, list_images, probe_video, read_image
 from ..io.video import iter_frames
 
@@ -44,8 +43,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-U8 = NDArray[np.uint8]
 
 
 @dataclass(frozen=True, slots=True)

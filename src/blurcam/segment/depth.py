@@ -12,16 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ..errors import ModelError
+from ..frame import F32, U8
 from .onnx import OnnxModel
 from .spec import ModelSpec, preprocess
 
 __all__ = ["DEPTH_NORMS", "DepthEstimator", "depth_spec"]
 
-F32 = NDArray[np.float32]
-U8 = NDArray[np.uint8]
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)

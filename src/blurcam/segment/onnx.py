@@ -11,11 +11,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError
+from ..frame import F32
 from .spec import ModelSpec, check_io_shapes, postprocess, preprocess
 
 __all__ = ["OnnxModel", "OnnxSegmenter", "open_session", "select_providers"]
 
-F32 = NDArray[np.float32]
 
 log = logging.getLogger(__name__)
 

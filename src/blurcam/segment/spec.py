@@ -17,8 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ModelError
-
-F32 = NDArray[np.float32]
+from ..frame import F32
 
 __all__ = ["ModelSpec", "check_io_shapes", "postprocess", "preprocess", "sha256_file"]
 
