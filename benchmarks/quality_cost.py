@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,10 @@ from blurcam.face import FaceDetector, track_faces
 from blurcam.segment import open_segmenter
 from blurcam.settings import GuardSettings, MaskSettings
 
-CLIP = Path(__file__).resolve().parents[2] / "shared/data/clips/portrait_segmentation_test.mp4"
+SHARED = Path(__file__).resolve().parents[2] / "shared/data"
+CLIP = SHARED / "clips/portrait_segmentation_test.mp4"
+# a full-body person (thin: the refinement's fit decides per pixel, refine_fit)
+FULL_BODY = SHARED / "davis/hike/frames/00040.jpg"
 
 
 def timeit(fn, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -79,6 +83,21 @@ def main() -> None:
     def refine_weight() -> None:
         mask.refine_weight(prob1, ms, (480, 270))
 
+    body = cv2.resize(cv2.imread(str(FULL_BODY)), (1280, 720))
+    body_small = cv2.resize(body, (480, 270), interpolation=cv2.INTER_LINEAR)
+    body_grey = cv2.cvtColor(body_small, cv2.COLOR_BGR2GRAY)
+    body_prob = seg(body).copy()
+    no_fit = replace(ms, refine_fit=False)
+
+    def fit_thin() -> None:
+        mask.guided_coefficients(body_prob, body_grey, ms)
+
+    def fit_thin_before() -> None:
+        mask.guided_coefficients(body_prob, body_grey, no_fit)
+
+    def fit_thick() -> None:
+        mask.guided_coefficients(prob1, grey[1], ms)
+
     alpha = mask.to_alpha(mask.refine_guided(prob1, small[1], ms), ms)
     det = FaceDetector()
     rect = guards.face_search_rect(prob1, (480, 270))
@@ -104,6 +123,9 @@ def main() -> None:
         ("rescue floor (components, 256x144)", timeit(rescue, args.repeat), 1),
         ("refine weight (person thickness)", timeit(refine_weight, args.repeat), 1),
         ("refine (fast guided filter + alpha, 480x270)", timeit(refine, args.repeat), 1),
+        ("  fit alone, head and shoulders (mask node)", timeit(fit_thick, args.repeat), 0),
+        ("  fit, full-body person (refine_fit)", timeit(fit_thin, args.repeat), 0),
+        ("  (fit, full-body person, refine_fit=0)", timeit(fit_thin_before, args.repeat), 0),
         ("face track + protect (every frame)", timeit(track_protect, args.repeat), 1),
         (
             "face detect (every face_interval frames)",

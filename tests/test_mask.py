@@ -14,6 +14,7 @@ from blurcam.evaluate import synthetic
 from blurcam.mask import (
     align_previous,
     apply_floor,
+    explained,
     person_thickness,
     refine_guided,
     refine_weight,
@@ -305,10 +306,55 @@ def test_refinement_fades_out_on_thin_people_and_without_detail() -> None:
     assert refine_weight(figure, MS, (480, 480)) == 0.0
     assert refine_weight(portrait, MS, (64, 64)) == 0.0  # nothing finer than the model's grid
     assert refine_weight(portrait, MaskSettings(refine=False), (480, 480)) == 0.0
-    # weight 0: the fit is the plain upsample
+    # weight 0: the fit is the plain upsample (a photo, or video without refine_fit)
     guide = np.random.default_rng(0).integers(0, 256, (240, 240, 3), dtype=np.uint8)
     plain = cv2.resize(figure, (240, 240), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(refine_guided(figure, guide, MS), plain, atol=1e-6)
+    np.testing.assert_allclose(refine_guided(figure, guide, MS, photo=True), plain, atol=1e-6)
+    no_fit = MaskSettings(refine_fit=False)
+    np.testing.assert_allclose(refine_guided(figure, guide, no_fit), plain, atol=1e-6)
+
+
+def test_explained_is_the_fits_r_squared() -> None:
+    """1 where the mask's edge is an image edge, about 0 on noise and where the mask is flat."""
+    rng = np.random.default_rng(1)
+    p = np.zeros((40, 40), np.float32)
+    p[:, 20:] = 1.0
+    edge = p.copy()  # the image has the same step
+    noise = rng.random((40, 40)).astype(np.float32)
+    for img, lo, hi in ((edge, 0.9, 1.0), (noise, 0.0, 0.5)):
+        mean_i, mean_p = cv2.blur(img, (5, 5)), cv2.blur(p, (5, 5))
+        cov = cv2.blur(img * p, (5, 5)) - mean_i * mean_p
+        var_i = cv2.blur(img * img, (5, 5)) - mean_i * mean_i
+        a = (cov / (var_i + np.float32(1e-3))).astype(np.float32)
+        r2 = explained(a, cov, p, mean_p, 2)
+        assert r2.dtype == np.float32 and r2.min() >= 0.0 and r2.max() <= 1.0
+        assert lo <= float(r2[20, 19]) <= hi and lo <= float(r2[20, 20]) <= hi
+        assert float(r2[20, 5]) == pytest.approx(0.0, abs=1e-3)  # flat mask: nothing to explain
+
+
+def test_video_refines_a_thin_person_only_where_the_image_explains_the_edge() -> None:
+    """A thin figure against a plain wall moves its edge toward the image edge; against
+    clutter it keeps the model's shape, more than a full refinement does (a whole limb
+    inside one window is only averaged)."""
+    figure = np.zeros((64, 64), np.float32)
+    figure[16:60, 29:35] = 0.9  # the model's figure: working x 109..130 at 240 px
+    plain = cv2.resize(figure, (240, 240), interpolation=cv2.INTER_LINEAR)
+    row = 150
+
+    def right(a: np.ndarray) -> int:
+        return int(np.flatnonzero(a[row] > 0.5)[-1])
+
+    for edge in (128, 132):  # the person in the image ends at x = edge - 1
+        wall = np.full((240, 240, 3), 200, np.uint8)
+        wall[60:225, 109:edge] = 40
+        refined = refine_guided(figure, wall, MS)
+        assert abs(right(refined) - (edge - 1)) < abs(right(plain) - (edge - 1))
+    blocks = np.random.default_rng(2).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    clutter = cv2.resize(blocks, (240, 240), interpolation=cv2.INTER_NEAREST)
+    full = MaskSettings(refine_thick_low=0.0, refine_thick_high=0.0)  # refine in full
+    kept = np.mean((refine_guided(figure, clutter, MS) > 0.5) == (plain > 0.5))
+    frayed = np.mean((refine_guided(figure, clutter, full) > 0.5) == (plain > 0.5))
+    assert kept > 0.998 and kept > frayed
 
 
 def _two_people(faint: float = 0.6) -> np.ndarray:

@@ -29,6 +29,7 @@ __all__ = [
     "align_previous",
     "apply_floor",
     "apply_guided",
+    "explained",
     "flow_size",
     "guided_alpha",
     "guided_coefficients",
@@ -347,12 +348,20 @@ def guided_coefficients(
     """The guided filter's linear coefficients ``a, b`` on its coarse grid (see
     :func:`refine_guided`); ``grey`` is the luminance at working resolution.
 
-    With ``refine`` off, ``a`` is 0 and ``b`` the probability itself, so
-    :func:`apply_guided` is a plain bilinear upsample.
+    How much of the fit is used: in a photo, :func:`refine_weight` (thick
+    people, a frame finer than the model's grid). In video, a thin person
+    is refined too, but only where the fit explains the mask's edge
+    (:func:`explained`, with ``refine_fit``), and keeps the model's edge
+    elsewhere. With ``refine`` off (or the weight 0 everywhere), ``a`` is 0
+    and ``b`` the probability itself, so :func:`apply_guided` is a plain
+    bilinear upsample.
     """
     h, w = grey.shape[:2]
-    weight = refine_weight(prob, settings, (w, h))
-    if weight == 0.0:
+    up = _upscale_ramp(prob, settings, (w, h)) if settings.refine else 0.0
+    thick = _thickness_ramp(prob, settings) if up > 0.0 else 0.0
+    fit = settings.refine_fit and not photo and up > 0.0 and thick < 1.0
+    weight = up * thick
+    if weight == 0.0 and not fit:
         return np.zeros_like(prob), prob
     sub = refine_step(prob, h, settings)
     lw, lh = max(1, w // sub), max(1, h // sub)
@@ -360,8 +369,9 @@ def guided_coefficients(
     interp = cv2.INTER_LINEAR if (lw * 2, lh * 2) == (w, h) else cv2.INTER_AREA
     il = cv2.resize(grey, (lw, lh), interpolation=interp).astype(np.float32)
     il *= np.float32(1.0 / 255.0)
+    plain = cast(F32, cv2.resize(prob, (lw, lh), interpolation=cv2.INTER_LINEAR))
     pl = sharpen_edge(
-        cast(F32, cv2.resize(prob, (lw, lh), interpolation=cv2.INTER_LINEAR)),
+        plain.copy(),
         settings,
         slope=settings.refine_sharpen if photo else settings.refine_sharpen_video,
         below=1.0 if photo else 0.25,
@@ -373,13 +383,46 @@ def guided_coefficients(
     var_i = _box(il * il, r) - mean_i * mean_i
     a: F32 = cov_ip / (var_i + np.float32(settings.refine_eps))
     b: F32 = mean_p - a * mean_i
-    if weight < 1.0:
+    if fit:
+        # per coarse pixel: all of the fit on a thick person, the explained share on a thin one
+        c = explained(a, cov_ip, pl, mean_p, r)
+        c *= np.float32(1.0 - thick)
+        c += np.float32(thick)
+        c *= np.float32(up)
+        a *= c
+        b *= c
+        c -= np.float32(1.0)
+        c *= plain
+        b -= c  # b * c + (1 - c) * plain
+    elif weight < 1.0:
         # fade between the refined and the plain (bilinear) probability
         a *= np.float32(weight)
         b *= np.float32(weight)
-        plain = cv2.resize(prob, (lw, lh), interpolation=cv2.INTER_LINEAR)
         b += np.float32(1.0 - weight) * plain
     return a, b
+
+
+def explained(a: F32, cov_ip: F32, p: F32, mean_p: F32, r: int) -> F32:
+    """How much of the mask's local variation the guided filter's fit explains: float32 0..1.
+
+    The fit is a line ``p ~ a * I + b`` per window (radius ``r``) of the
+    coarse grid; this is its R squared, ``a * cov(I, p) / var(p)`` (with
+    ``a = cov / (var(I) + eps)``, at most ``var(I) / (var(I) + eps)`` < 1).
+    Near 1 where the mask's edge lies on an image edge (a person against a
+    plain wall: the refinement snaps it there); near 0 where the window holds
+    the whole of a thin limb against clutter, or texture that has nothing
+    to do with the edge: there the refinement would only average the mask
+    over the window, and a thin arm or leg frays (DAVIS lucia and bmx-trees
+    boundary F below the raw model when every frame is refined in full).
+    0 where the mask is flat. ``p`` is the probability the fit was made to,
+    ``mean_p`` its window mean, all float32 on the coarse grid.
+    """
+    var_p = _box(p * p, r)
+    var_p -= mean_p * mean_p
+    var_p += np.float32(1e-6)  # a flat mask explains nothing: 0, not 0 / 0
+    out = a * cov_ip
+    out /= var_p
+    return cast(F32, np.clip(out, 0.0, 1.0, out=out))
 
 
 def person_thickness(prob: F32) -> float:
@@ -420,14 +463,22 @@ def refine_weight(
     """
     if not settings.refine:
         return 0.0
-    weight = 1.0
-    if guide_size is not None:
-        up = max(guide_size[0] / prob.shape[1], guide_size[1] / prob.shape[0])
-        weight = _ramp(up, settings.refine_upscale_low, settings.refine_upscale_high)
+    weight = 1.0 if guide_size is None else _upscale_ramp(prob, settings, guide_size)
     if weight > 0.0:
-        t = person_thickness(prob)
-        weight *= _ramp(t, settings.refine_thick_low, settings.refine_thick_high)
+        weight *= _thickness_ramp(prob, settings)
     return weight
+
+
+def _upscale_ramp(prob: F32, settings: MaskSettings, guide_size: tuple[int, int]) -> float:
+    """0..1: how much finer the working frame (w, h) is than the model's grid."""
+    up = max(guide_size[0] / prob.shape[1], guide_size[1] / prob.shape[0])
+    return _ramp(up, settings.refine_upscale_low, settings.refine_upscale_high)
+
+
+def _thickness_ramp(prob: F32, settings: MaskSettings) -> float:
+    """0..1: how thick the person is (:func:`person_thickness`)."""
+    t = person_thickness(prob)
+    return _ramp(t, settings.refine_thick_low, settings.refine_thick_high)
 
 
 def _ramp(x: float, lo: float, hi: float) -> float:

@@ -100,7 +100,10 @@ class MaskSettings:
     thin full-body people and groups it frays the edge), and with how much
     finer the working frame is than the model's grid, from
     ``refine_upscale_low`` to ``refine_upscale_high`` (see
-    ``mask.refine_weight``).
+    ``mask.refine_weight``). In video, with ``refine_fit``, a thin person is
+    refined too, where the guided filter's local fit explains the mask's
+    edge (its R squared, ``mask.explained``), and keeps the model's edge
+    elsewhere (a thin limb against clutter).
 
     ``edge_low``/``edge_high`` map probability to alpha (below low -> 0,
     above high -> 1); their midpoint 0.5 is the raw model's own threshold,
@@ -131,6 +134,7 @@ class MaskSettings:
     refine_thick_high: float = 0.2
     refine_upscale_low: float = 1.25
     refine_upscale_high: float = 1.75
+    refine_fit: bool = True
     photo_views: int = 4
     edge_low: float = 0.3
     edge_high: float = 0.7
