@@ -15,6 +15,8 @@ from blurcam.mask import (
     align_previous,
     apply_floor,
     explained,
+    matte,
+    matte_photo,
     person_thickness,
     refine_guided,
     refine_weight,
@@ -264,6 +266,11 @@ def test_refine_and_alpha_shapes_and_range(w: int, h: int, pw: int, ph: int, see
         {"refine_thick_low": 0.3, "refine_thick_high": 0.2},
         {"refine_upscale_low": 2.0, "refine_upscale_high": 1.0},
         {"photo_views": 3},
+        {"photo_width": 16},
+        {"matte_band": -1.0},
+        {"matte_radius": 0},
+        {"matte_eps": 0.0},
+        {"matte_iters": -1},
     ],
 )
 def test_mask_settings_validation(kwargs: dict[str, float]) -> None:
@@ -355,6 +362,73 @@ def test_video_refines_a_thin_person_only_where_the_image_explains_the_edge() ->
     kept = np.mean((refine_guided(figure, clutter, MS) > 0.5) == (plain > 0.5))
     frayed = np.mean((refine_guided(figure, clutter, full) > 0.5) == (plain > 0.5))
     assert kept > 0.998 and kept > frayed
+
+
+def _head_on_wall(shift: int = 0, blur: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A head-and-shoulders photo (200x240: a skin-and-sweater shape on a two-tone wall), its
+    exact mask, and an alpha whose edge is ``shift`` px outside the true one (softened)."""
+    img = np.empty((240, 200, 3), np.uint8)
+    img[:, :100] = (190, 200, 205)  # a light wall
+    img[:, 100:] = (90, 120, 60)  # and a darker one: the person crosses both
+    truth = np.zeros((240, 200), np.uint8)
+    cv2.ellipse(truth, (100, 250), (95, 70), 0, 0, 360, 255, -1)  # shoulders
+    cv2.circle(truth, (100, 95), 55, 255, -1)  # head
+    img[truth > 0] = (60, 90, 170)  # skin and jumper of one colour
+    img[180:][truth[180:] > 0] = (120, 40, 40)
+    grown = cv2.dilate(truth, np.ones((2 * shift + 1,) * 2, np.uint8)) if shift else truth
+    alpha = grown.astype(np.float32) / 255.0
+    if blur:
+        alpha = cv2.GaussianBlur(alpha, (0, 0), blur)
+    return img, truth, alpha
+
+
+def _iou(a: np.ndarray, truth: np.ndarray) -> float:
+    p, g = a > 0.5, truth > 127
+    return float((p & g).sum() / (p | g).sum())
+
+
+def test_matte_puts_the_edge_on_the_colour_edge() -> None:
+    img, truth, alpha = _head_on_wall(shift=6, blur=2)
+    out = matte(alpha, img, 12.0, MS)
+    assert out.dtype == np.float32 and out.shape == alpha.shape
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    assert _iou(out, truth) > 0.98 > 0.8 > _iou(alpha, truth)
+    assert alpha.max() <= 1.0 and not np.shares_memory(out, alpha)  # a new array
+    # outside the band (12 px from alpha's own edge) nothing changes
+    fg = (alpha > 0.5).astype(np.uint8)
+    far = np.maximum(
+        cv2.distanceTransform(fg, cv2.DIST_L2, 5), cv2.distanceTransform(1 - fg, cv2.DIST_L2, 5)
+    )
+    np.testing.assert_allclose(out[far > 16], alpha[far > 16], atol=1e-3)
+
+
+def test_matte_leaves_what_it_cannot_judge() -> None:
+    img, _, alpha = _head_on_wall()
+    np.testing.assert_array_equal(matte(np.zeros_like(alpha), img, 12.0, MS), 0.0)
+    np.testing.assert_array_equal(matte(np.ones_like(alpha), img, 12.0, MS), 1.0)
+    np.testing.assert_array_equal(matte(alpha, img, 0.0, MS), alpha)
+    flat = np.full_like(img, 128)  # no colour to go by: smooth across the band, no new edge
+    assert _iou(matte(alpha, flat, 12.0, MS), alpha * 255) > 0.9
+
+
+def test_matte_photo_follows_the_refinement_weight() -> None:
+    img, truth, alpha = _head_on_wall(shift=6, blur=2)
+    prob = cv2.resize(alpha, (64, 64), interpolation=cv2.INTER_AREA)  # the model's grid
+    # this head is thinner than a real portrait's (person_thickness 0.13): count it as thick
+    thick = MaskSettings(refine_thick_low=0.05, refine_thick_high=0.1)
+    assert refine_weight(prob, thick, (200, 240)) == 1.0
+    assert _iou(matte_photo(alpha, img, prob, thick), truth) > 0.98
+    # half way up the thickness ramp, half the matte: the edge lies between
+    half = MaskSettings(refine_thick_low=0.03, refine_thick_high=0.23)
+    assert refine_weight(prob, half, (200, 240)) == pytest.approx(0.5, abs=0.01)
+    blended = matte_photo(alpha, img, prob, half)
+    np.testing.assert_allclose(
+        blended, 0.5 * alpha + 0.5 * matte_photo(alpha, img, prob, thick), atol=0.01
+    )
+    assert matte_photo(alpha, img, prob, MaskSettings(matte=False)) is alpha
+    thin = np.zeros((64, 64), np.float32)
+    thin[10:60, 30:33] = 1.0  # a thin full-body figure: no refinement, no matte
+    assert matte_photo(alpha, img, thin, MS) is alpha
 
 
 def _two_people(faint: float = 0.6) -> np.ndarray:

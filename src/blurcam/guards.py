@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .face import Face
+from .frame import F32
 
 __all__ = [
     "face_ellipse",
@@ -35,9 +36,6 @@ __all__ = [
     "near_main",
     "protect_faces",
 ]
-
-F32 = NDArray[np.float32]
-U8 = NDArray[np.uint8]
 
 
 def face_search_rect(prob: F32 | None, size: tuple[int, int]) -> tuple[int, int, int, int]:

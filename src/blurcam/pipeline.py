@@ -193,7 +193,7 @@ class Stream:
         """
         self.reset()
         f = as_bgr(image)
-        packet = self.mask.run(f, self.motion.run(f), photo=True)
+        packet = self.mask.run(f, self.motion.run(f, photo=True), photo=True)
         return self.render(f, packet, alone=True)
 
     def process_iter(

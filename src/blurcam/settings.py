@@ -110,7 +110,12 @@ class MaskSettings:
     so the alpha keeps every place the model calls person. A photo
     (``Stream.process_image``) is segmented over ``photo_views`` views
     (1, 2: with its mirror image, 4: also moved by half a model pixel; see
-    ``mask.segment_views``).
+    ``mask.segment_views``), at a working width of up to ``photo_width``
+    (video: ``refine_width``), and with ``matte`` its alpha is solved
+    against the photo's colours within ``matte_band`` model pixels of the
+    edge (``mask.matte_photo``: closed-form matting, windows of radius
+    ``matte_radius``, regularised by ``matte_eps``, ``matte_iters``
+    conjugate-gradient steps).
     """
 
     smoothing: float = 0.9
@@ -136,6 +141,12 @@ class MaskSettings:
     refine_upscale_high: float = 1.75
     refine_fit: bool = True
     photo_views: int = 4
+    photo_width: int = 1024
+    matte: bool = True
+    matte_band: float = 6.0
+    matte_radius: int = 2
+    matte_eps: float = 1e-4
+    matte_iters: int = 30
     edge_low: float = 0.3
     edge_high: float = 0.7
 
@@ -180,6 +191,15 @@ class MaskSettings:
             )
         if self.photo_views not in (1, 2, 4):
             raise SettingsError(f"photo_views must be 1, 2 or 4, got {self.photo_views}")
+        if not 32 <= self.photo_width <= 8192:
+            raise SettingsError(f"photo_width must be in [32, 8192], got {self.photo_width}")
+        _check_range("matte_band", self.matte_band, 0.0, 64.0)
+        if not 1 <= self.matte_radius <= 8:
+            raise SettingsError(f"matte_radius must be in [1, 8], got {self.matte_radius}")
+        if not 1e-6 <= self.matte_eps <= 1.0:
+            raise SettingsError(f"matte_eps must be in [1e-6, 1], got {self.matte_eps}")
+        if not 0 <= self.matte_iters <= 500:
+            raise SettingsError(f"matte_iters must be in [0, 500], got {self.matte_iters}")
         if not 0.0 <= self.edge_low < self.edge_high <= 1.0:
             raise SettingsError(
                 f"need 0 <= edge_low < edge_high <= 1, got {self.edge_low}, {self.edge_high}"

@@ -189,7 +189,8 @@ class MaskNode:
         ``motion`` is the frame's motion packet; ``segmented`` the model's
         answers when the caller already ran :meth:`segment` (else it runs
         here, unless the still gate carries the last mask). With ``photo``
-        the edge is sharpened on both sides (see
+        the edge is sharpened on both sides and solved against the photo's
+        colours (``mask.matte_photo``; see
         :meth:`blurcam.pipeline.Stream.process_image`).
         """
         s = self.settings
@@ -219,6 +220,8 @@ class MaskNode:
             coef = mask.guided_coefficients(prob, motion.grey, s.mask, photo=photo)
         self._coef = coef
         alpha = refined_alpha(coef, motion.grey, self._floor, s)
+        if photo:  # a photo has the time to solve its edge against its colours
+            alpha = mask.matte_photo(alpha, motion.small, prob, s.mask)
         times.add("refine", t)
         return MaskPacket(
             motion.small,

@@ -45,14 +45,16 @@ class MotionPacket:
     times: dict[str, float]
 
 
-def working_frame(frame: U8, settings: Settings) -> tuple[U8, U8]:
-    """The frame at working resolution (``mask.refine_width`` wide) and its luminance.
+def working_frame(frame: U8, settings: Settings, *, photo: bool = False) -> tuple[U8, U8]:
+    """The frame at working resolution (``mask.refine_width`` wide, a photo
+    ``mask.photo_width``) and its luminance.
 
     One cheap downscale is shared by the refinement guide, the motion guide and
     the background effect (bilinear: area averaging costs 1.5-10 ms here).
     """
     h, w = frame.shape[:2]
-    ww, wh = mask.working_size((w, h), settings.mask.refine_width)
+    width = settings.mask.photo_width if photo else settings.mask.refine_width
+    ww, wh = mask.working_size((w, h), width)
     small: U8 = (
         frame
         if (ww, wh) == (w, h)
@@ -83,12 +85,14 @@ class MotionNode:
         self._ref = None
         self._carried = 0
 
-    def run(self, frame: U8) -> MotionPacket:
+    def run(self, frame: U8, *, photo: bool = False) -> MotionPacket:
         """:meth:`start` and :meth:`finish` in one."""
-        return self.finish(self.start(frame))
+        return self.finish(self.start(frame, photo=photo))
 
-    def start(self, frame: U8) -> MotionPacket:
+    def start(self, frame: U8, *, photo: bool = False) -> MotionPacket:
         """Working frame, guide and the still gate's answer (no motion yet).
+
+        A ``photo`` gets the photo's working width (``mask.photo_width``).
 
         The gate (``mask.is_still``): when the image is as it was at the last
         model run, up to noise and exposure, the model rests and the last
@@ -97,7 +101,7 @@ class MotionNode:
         s = self.settings.mask
         times = StageTimes()
         t = time.perf_counter()
-        small, grey = working_frame(frame, self.settings)
+        small, grey = working_frame(frame, self.settings, photo=photo)
         guide = guide_of(grey)
         ref = self._ref
         still = (
