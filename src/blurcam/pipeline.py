@@ -164,12 +164,17 @@ class Stream:
 
         The model runs on a helper thread while this one measures the
         frame's motion and moves the face tracker (:meth:`CompositeNode.track`):
-        those need only the image. Call :meth:`render` on the same frame next.
+        those need only the image. When the still gate cannot carry this frame
+        (:meth:`MotionNode.may_carry`) the model starts before the downscale
+        too. Call :meth:`render` on the same frame next.
         """
         helper = self._second_core()
-        m = self.motion.start(frame)
         model = None
-        if helper is not None and self.mask.wants_model(m):
+        if helper is not None and not self.motion.may_carry():
+            # the model runs whatever the gate says: start it before the downscale
+            model = helper.submit(self.mask.segment, frame)
+        m = self.motion.start(frame)
+        if model is None and helper is not None and self.mask.wants_model(m):
             model = helper.submit(self.mask.segment, frame)
         m = self.motion.finish(m)
         times = StageTimes(dict(m.times))

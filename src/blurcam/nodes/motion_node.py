@@ -85,6 +85,13 @@ class MotionNode:
         self._ref = None
         self._carried = 0
 
+    def may_carry(self) -> bool:
+        """Whether the still gate may carry the next frame: False when it cannot (gate
+        off, no model run yet, or ``still_reuse`` frames carried in a row), so the
+        model is sure to run and a caller may start it before :meth:`start`."""
+        s = self.settings.mask
+        return s.still_reuse > 0 and self._ref is not None and self._carried < s.still_reuse
+
     def run(self, frame: U8, *, photo: bool = False) -> MotionPacket:
         """:meth:`start` and :meth:`finish` in one."""
         return self.finish(self.start(frame, photo=photo))
