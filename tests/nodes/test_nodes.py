@@ -33,6 +33,24 @@ def test_motion_node_gates_a_still_image_and_measures_a_moving_one() -> None:
     assert not gate_off.run(synthetic_frame()).still
 
 
+def test_may_carry_is_false_exactly_when_the_gate_cannot_fire() -> None:
+    """process() starts the model before the downscale when may_carry() is False: that must
+    never happen on a frame the gate then carries."""
+    node = MotionNode(Settings(mask=MaskSettings(still_reuse=2)))
+    f = synthetic_frame(cx=0.4)
+    seen = []
+    for _ in range(7):
+        may = node.may_carry()
+        still = node.run(f).still
+        assert may or not still
+        seen.append((may, still))
+    # first frame: no model run yet; then carried twice, then the model must run again
+    assert seen[:4] == [(False, False), (True, True), (True, True), (False, False)]
+    gate_off = MotionNode(Settings(mask=MaskSettings(still_reuse=0)))
+    gate_off.run(f)
+    assert not gate_off.may_carry()
+
+
 def test_mask_packet_is_frozen_and_the_model_rests_when_the_gate_says_so() -> None:
     seg = FakeSegmenter()
     motion, node = MotionNode(Settings()), MaskNode(Settings(), seg)
