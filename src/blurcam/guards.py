@@ -168,16 +168,17 @@ def protect_faces(alpha: F32, faces: Sequence[Face]) -> list[Face]:
       person whose head the model sees smaller than the box): it is not
       protected, and it is dropped from the returned list (and so from
       tracking);
-    * the rest applies while the face is steady, i.e. looks like its template
+    * the rest applies while the face is steady: it stayed put (``Face.shift``
+      under 5% of its box since the last frame) and looks like its template
       (``Face.match`` at least 0.9: the correlation is blind to gain and
       stays above 0.9 through the 60-frame 0.3x..1.7x exposure ramp), or at
-      least 0.8 while it stayed put (``Face.shift`` under 5% of its box) and
-      its brightness changed by over 10% (``Face.light``): clipped highlights
-      lower the correlation of a face in a fast exposure swing (30 frames:
-      0.82). A face that turned or moved fast (DAVIS dancers: 0.65-0.85, a
-      turn into the shade 0.7 with its brightness changed) keeps the model's
-      own answer, and its memory is relearnt from this frame, so no stale
-      outline is ever held;
+      least 0.8 where its brightness changed by over 10% (``Face.light``):
+      clipped highlights lower the correlation of a face in a fast exposure
+      swing (30 frames: 0.82). A face that turned or moved (DAVIS dancers:
+      0.65-0.85; a swaying person, match 0.95 but a tenth of its box per
+      frame, whose held outline trailed a halo: synthetic set mIoU -0.013)
+      keeps the model's own answer, and its memory is relearnt from this
+      frame, so no stale outline is ever held;
     * each face remembers the highest alpha the model gave each place of its
       head ellipse (``Face.keep``, a 32x32 grid that moves with the face).
       In the head ellipse each place is held at the least of that memory
@@ -209,7 +210,8 @@ def protect_faces(alpha: F32, faces: Sequence[Face]) -> list[Face]:
         if area < 1.0 or float((a * in_face).sum()) < _SEEN * area:
             continue  # the model does not see a person's face here: nothing to protect
         seen = cast(F32, cv2.resize(a, (_KEEP_GRID, _KEEP_GRID), interpolation=cv2.INTER_AREA))
-        steady = f.match >= _STEADY or (f.match >= _LIT and f.shift <= _STILL and f.light >= _LIGHT)
+        alike = f.match >= _STEADY or (f.match >= _LIT and f.light >= _LIGHT)
+        steady = f.shift <= _STILL and alike
         fresh = f.keep is None or f.keep.shape != seen.shape or not steady
         keep = seen if fresh else np.maximum(cast(F32, f.keep), seen)
         out.append(replace(f, keep=keep))
