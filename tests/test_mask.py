@@ -411,6 +411,19 @@ def test_matte_leaves_what_it_cannot_judge() -> None:
     assert _iou(matte(alpha, flat, 12.0, MS), alpha * 255) > 0.9
 
 
+def test_matte_solver_never_returns_nan_when_the_system_loses_definiteness() -> None:
+    """In float32 the matting system can stop being positive definite (one dev portrait
+    diverged to nan after 14 steps): the solver stops and keeps its best iterate."""
+    from blurcam.mask import _solve_matte
+
+    img, _, alpha = _head_on_wall(shift=6, blur=2)
+    colour = img.astype(np.float32) / 255.0
+    indefinite = np.full(alpha.shape, -10.0, np.float32)  # L + C indefinite
+    out = _solve_matte(colour, alpha, indefinite, MS)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out, alpha)  # nothing better was found: the start
+
+
 def test_matte_photo_follows_the_refinement_weight() -> None:
     img, truth, alpha = _head_on_wall(shift=6, blur=2)
     prob = cv2.resize(alpha, (64, 64), interpolation=cv2.INTER_AREA)  # the model's grid

@@ -691,7 +691,13 @@ def _box_sum(x: NDArray[np.float32], r: int) -> NDArray[np.float32]:
 
 def _solve_matte(colour: F32, prior: F32, conf: F32, settings: MaskSettings) -> F32:
     """Solve ``(L + C) x = C prior`` by Jacobi-preconditioned conjugate gradients from
-    ``prior`` (L: the matting Laplacian of ``colour``, float32 HxWx3 0..1; C: ``conf``)."""
+    ``prior`` (L: the matting Laplacian of ``colour``, float32 HxWx3 0..1; C: ``conf``).
+
+    Returns the iterate of least (preconditioned) residual: in float32 the
+    iteration can lose definiteness and diverge after a dozen steps on a
+    large band, so it stops there and keeps the best answer it had, never a
+    nan.
+    """
     r = settings.matte_radius
     n = np.float32((2 * r + 1) ** 2)
     h, w = prior.shape
@@ -717,19 +723,28 @@ def _solve_matte(colour: F32, prior: F32, conf: F32, settings: MaskSettings) -> 
     d = z.copy()
     rz = float(np.vdot(res, z))
     ad = np.empty_like(x)
+    best, best_rz = x.copy(), rz
     for _ in range(settings.matte_iters):
-        if rz <= 1e-12:
+        if not rz > 1e-12:  # converged (or nan)
             break
         laplacian(d, ad)
-        step = np.float32(rz / max(float(np.vdot(d, ad)), 1e-20))
+        den = float(np.vdot(d, ad))
+        if not den > 0.0:  # float32 round-off made the operator lose definiteness: stop
+            break
+        step = np.float32(rz / den)
         x += step * d
         res -= step * ad
         np.multiply(jacobi, res, out=z)
         rz_next = float(np.vdot(res, z))
+        if not np.isfinite(rz_next) or rz_next > 4.0 * best_rz:
+            break  # diverging (one dev portrait, photo_views=1, after 14 steps)
+        if rz_next < best_rz:
+            best_rz = rz_next
+            np.copyto(best, x)
         d *= np.float32(rz_next / rz)
         d += z
         rz = rz_next
-    return x
+    return best
 
 
 def _colour_moments_py(c: F32, out: F32) -> None:  # pragma: no cover - compiled
