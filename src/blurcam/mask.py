@@ -723,7 +723,8 @@ def _solve_matte(colour: F32, prior: F32, conf: F32, settings: MaskSettings) -> 
     d = z.copy()
     rz = float(np.vdot(res, z))
     ad = np.empty_like(x)
-    best, best_rz = x.copy(), rz
+    best: F32 = x.copy()
+    best_rz = rz
     for _ in range(settings.matte_iters):
         if not rz > 1e-12:  # converged (or nan)
             break
