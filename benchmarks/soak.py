@@ -33,14 +33,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from blurcam.frame import U8
 from blurcam.pipeline import Stream
 from blurcam.settings import EffectSettings, SegmentSettings, Settings
-
-U8 = NDArray[np.uint8]
+from blurcam.testing import FakeSegmenter, synthetic_frame
 
 
 def rss_mib() -> float:
@@ -58,36 +57,10 @@ def rss_mib() -> float:
 
 def make_frames(w: int, h: int, n: int = 64) -> list[U8]:
     """``n`` frames of a disc moving across stripes + gradient (cycled during the run)."""
-    x = np.linspace(0, 255, w, dtype=np.float32)
-    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
-    bg = np.empty((h, w, 3), np.uint8)
-    bg[..., 0] = x[None, :] * 0.5 + y * 0.5
-    bg[..., 1] = (((np.arange(w) // 8) % 2) * 200)[None, :]
-    bg[..., 2] = 255 - x[None, :]
-    out = []
-    for i in range(n):
-        f = bg.copy()
-        cx = int(w * (0.3 + 0.4 * (0.5 + 0.5 * np.sin(2 * np.pi * i / n))))
-        cv2.circle(f, (cx, h // 2), int(0.3 * min(w, h)), (40, 90, 200), -1)
-        out.append(f)
-    return out
-
-
-class DiscSegmenter:
-    """Model-free segmenter: the disc colour is the person (same idea as the test fake)."""
-
-    name = "disc"
-    input_size = (64, 48)
-
-    def __call__(self, frame: U8) -> NDArray[np.float32]:
-        m = (np.abs(frame.astype(np.int16) - (40, 90, 200)).sum(axis=2) < 30).astype(np.float32)
-        return cv2.resize(m, self.input_size, interpolation=cv2.INTER_AREA)
-
-    def reset(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+    return [
+        synthetic_frame(w, h, cx=0.3 + 0.4 * (0.5 + 0.5 * np.sin(2 * np.pi * i / n)))
+        for i in range(n)
+    ]
 
 
 @dataclass
@@ -136,7 +109,7 @@ def soak(
     settings = Settings(
         segment=SegmentSettings(model=model, threads=2), effect=EffectSettings(kind=effect)
     )
-    stream = Stream(settings, DiscSegmenter() if fake else None)
+    stream = Stream(settings, FakeSegmenter() if fake else None)
     cycle = make_frames(w, h)
     # np.full touches every page now: np.empty/np.zeros pages would become
     # resident one by one as frames are timed, a harness "leak" of 16 bytes
