@@ -304,6 +304,7 @@ def working_size(frame_size: tuple[int, int], width: int) -> tuple[int, int]:
 
 
 def _box(x: F32, r: int) -> F32:
+    """Window means of radius ``r`` (reflected borders), per channel (up to 4)."""
     k = (2 * r + 1, 2 * r + 1)
     return cast(F32, cv2.boxFilter(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT))
 
@@ -675,18 +676,12 @@ def matte(alpha: F32, image: U8, band: float, settings: MaskSettings) -> F32:
     x0, x1 = max(0, cols[0] - m), min(alpha.shape[1], cols[-1] + m + 1)
     colour = image[y0:y1, x0:x1].astype(np.float32)
     colour *= np.float32(1.0 / 255.0)
-    conf = np.where(unknown[y0:y1, x0:x1], np.float32(_MATTE_PRIOR), np.float32(_MATTE_KNOWN))
-    x = _solve_matte(colour, out[y0:y1, x0:x1], conf.astype(np.float32), settings)
+    conf = cast(
+        F32, np.where(unknown[y0:y1, x0:x1], np.float32(_MATTE_PRIOR), np.float32(_MATTE_KNOWN))
+    )
+    x = _solve_matte(colour, out[y0:y1, x0:x1], conf, settings)
     np.clip(x, 0.0, 1.0, out=out[y0:y1, x0:x1])
     return out
-
-
-def _box_sum(x: NDArray[np.float32], r: int) -> NDArray[np.float32]:
-    """Window means of radius ``r`` (reflected borders), any number of channels up to 4."""
-    return cast(
-        NDArray[np.float32],
-        cv2.boxFilter(x, cv2.CV_32F, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT),
-    )
 
 
 def _solve_matte(colour: F32, prior: F32, conf: F32, settings: MaskSettings) -> F32:
@@ -701,10 +696,10 @@ def _solve_matte(colour: F32, prior: F32, conf: F32, settings: MaskSettings) -> 
     r = settings.matte_radius
     n = np.float32((2 * r + 1) ** 2)
     h, w = prior.shape
-    mean = _box_sum(colour, r)
+    mean = _box(colour, r)
     moments = np.empty((h, w, 6), np.float32)
     _colour_moments(colour, moments)
-    second = np.concatenate([_box_sum(moments[..., :3], r), _box_sum(moments[..., 3:], r)], -1)
+    second = np.concatenate([_box(moments[..., :3], r), _box(moments[..., 3:], r)], -1)
     inv = np.empty((h, w, 6), np.float32)
     _inverse_covariance(mean, second, np.float32(settings.matte_eps), inv)
     work = np.empty((h, w, 4), np.float32)
@@ -712,8 +707,8 @@ def _solve_matte(colour: F32, prior: F32, conf: F32, settings: MaskSettings) -> 
     def laplacian(p: F32, out: F32) -> F32:
         """(L + C) p, into ``out``."""
         _weighted(colour, p, work)
-        _local_fit(_box_sum(work, r), mean, inv, work)
-        _residual(colour, _box_sum(work, r), p, conf, n, out)
+        _local_fit(_box(work, r), mean, inv, work)
+        _residual(colour, _box(work, r), p, conf, n, out)
         return out
 
     x = prior.astype(np.float32, copy=True)
