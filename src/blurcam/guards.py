@@ -97,7 +97,7 @@ def face_ellipse(face: Face, size: tuple[int, int], *, head: bool = True) -> Ell
     ``angle`` in radians (the head's roll: the line through the eyes, from
     the detector's keypoints; 0 without them). The detector's box runs from
     the brow to the chin and about ear to ear. The face ellipse is inscribed
-    in 90% of it (eyes, cheeks, mouth, chin); the head ellipse is a fifth
+    in it (eyes, cheeks, mouth, chin); the head ellipse is a fifth
     wider and half taller, centred a tenth of the box higher (forehead,
     temples, hair, jaw). Both turn with the head.
     """

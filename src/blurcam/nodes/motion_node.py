@@ -105,18 +105,12 @@ class MotionNode:
         model run, up to noise and exposure, the model rests and the last
         mask is carried, at most ``still_reuse`` frames in a row.
         """
-        s = self.settings.mask
         times = StageTimes()
         t = time.perf_counter()
         small, grey = working_frame(frame, self.settings, photo=photo)
         guide = guide_of(grey)
-        ref = self._ref
-        still = (
-            ref is not None
-            and ref.shape == guide.shape
-            and self._carried < s.still_reuse
-            and mask.is_still(guide, ref, s)
-        )
+        # is_still answers False for a guide of another size than the reference
+        still = self.may_carry() and mask.is_still(guide, self._ref, self.settings.mask)
         self._carried = self._carried + 1 if still else 0
         times.add("downscale", t)
         return MotionPacket(small, grey, guide, still, None, times.ms)
