@@ -34,7 +34,7 @@ from ..settings import Settings
 from .motion_node import MotionPacket, guide_of, working_frame
 from .timing import StageTimes
 
-__all__ = ["MaskNode", "MaskPacket", "follow", "refined_alpha"]
+__all__ = ["MaskNode", "MaskPacket", "follow"]
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +68,11 @@ def follow(packet: MaskPacket, frame: U8, settings: Settings) -> MaskPacket:
     small, grey = working_frame(frame, settings)
     t = times.add("downscale", t)
     coef = mask.guided_coefficients(packet.prob, grey, settings.mask)
-    alpha = refined_alpha(coef, grey, packet.floor, settings)
+    alpha = mask.guided_alpha(*coef, grey, settings.mask, packet.floor)
     times.add("refine", t)
     return MaskPacket(
         small, grey, guide_of(grey), packet.prob, alpha, packet.floor, False, False, False, times.ms
     )
-
-
-def refined_alpha(coef: tuple[F32, F32], grey: U8, floor: F32 | None, settings: Settings) -> F32:
-    """The guided fit applied to ``grey`` (uint8, working resolution), mapped to alpha by
-    the edge ramp and raised to the rescue ``floor``: float32 0..1."""
-    return mask.guided_alpha(*coef, grey, settings.mask, floor)
 
 
 class MaskNode:
@@ -219,7 +213,7 @@ class MaskNode:
         if coef is None:
             coef = mask.guided_coefficients(prob, motion.grey, s.mask, photo=photo)
         self._coef = coef
-        alpha = refined_alpha(coef, motion.grey, self._floor, s)
+        alpha = mask.guided_alpha(*coef, motion.grey, s.mask, self._floor)
         if photo:  # a photo has the time to solve its edge against its colours
             alpha = mask.matte_photo(alpha, motion.small, prob, s.mask)
         times.add("refine", t)
