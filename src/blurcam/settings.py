@@ -191,15 +191,11 @@ class MaskSettings:
             )
         if self.photo_views not in (1, 2, 4):
             raise SettingsError(f"photo_views must be 1, 2 or 4, got {self.photo_views}")
-        if not 32 <= self.photo_width <= 8192:
-            raise SettingsError(f"photo_width must be in [32, 8192], got {self.photo_width}")
+        _check_range("photo_width", self.photo_width, 32, 8192)
         _check_range("matte_band", self.matte_band, 0.0, 64.0)
-        if not 1 <= self.matte_radius <= 8:
-            raise SettingsError(f"matte_radius must be in [1, 8], got {self.matte_radius}")
-        if not 1e-6 <= self.matte_eps <= 1.0:
-            raise SettingsError(f"matte_eps must be in [1e-6, 1], got {self.matte_eps}")
-        if not 0 <= self.matte_iters <= 500:
-            raise SettingsError(f"matte_iters must be in [0, 500], got {self.matte_iters}")
+        _check_range("matte_radius", self.matte_radius, 1, 8)
+        _check_range("matte_eps", self.matte_eps, 1e-6, 1.0)
+        _check_range("matte_iters", self.matte_iters, 0, 500)
         if not 0.0 <= self.edge_low < self.edge_high <= 1.0:
             raise SettingsError(
                 f"need 0 <= edge_low < edge_high <= 1, got {self.edge_low}, {self.edge_high}"
