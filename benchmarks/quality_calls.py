@@ -33,7 +33,6 @@ def main() -> None:
     ap.add_argument("--portraits", default=TEN)
     ap.add_argument("--frames", type=int, default=90)
     args = ap.parse_args()
-    data = SHARED / "data"
     bg = synthetic.load_background(SHARED)
     gains = synthetic.exposure_gains(args.frames)
     path = synthetic.MotionPath(amplitude=0.06, period=90, bob=0.01, scale=0.95)
@@ -50,9 +49,9 @@ def main() -> None:
     }
     scores: dict[str, list[tuple[float, float, float]]] = {k: [] for k in configs}
     for stem in args.portraits.split(","):
-        img = cv2.imread(str(data / "portraits" / "images" / f"{stem}.jpg"))
-        msk = cv2.imread(str(data / "portraits" / "masks" / f"{stem}.png"), 0)
-        if img is None or msk is None:
+        try:
+            img, msk = synthetic.load_portrait(SHARED, stem)
+        except FileNotFoundError:
             continue
         moving = list(synthetic.moving_person(img, msk, bg, args.frames, path))
         lit = zip(moving, gains, strict=True)

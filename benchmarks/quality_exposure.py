@@ -73,16 +73,15 @@ def main() -> None:
     )
     ap.add_argument("--frames", type=int, default=60)
     args = ap.parse_args()
-    data = SHARED / "data"
     bg = synthetic.load_background(SHARED)
     gains = synthetic.exposure_gains(args.frames)
     on = Settings()
     off = replace(on, guards=GuardSettings(face=False))
     raw = replace(off, mask=replace(on.mask, smoothing=0.0))
     for stem in args.portraits.split(","):
-        img = cv2.imread(str(data / "portraits" / "images" / f"{stem}.jpg"))
-        msk = cv2.imread(str(data / "portraits" / "masks" / f"{stem}.png"), 0)
-        if img is None:
+        try:
+            img, msk = synthetic.load_portrait(SHARED, stem)
+        except FileNotFoundError:
             continue
         frame, truth = synthetic.paste(img, msk, bg, 0, 0, 0.95)
         face = face_pixels(frame, truth)

@@ -38,6 +38,7 @@ __all__ = [
     "lag_frames",
     "load_background",
     "load_motion_set",
+    "load_portrait",
     "moving_person",
     "paste",
 ]
@@ -210,13 +211,24 @@ def load_motion_set(
     background is a DAVIS frame (``<seq>/<frame>``) with its annotated person
     inpainted away, resized to ``size``.
     """
-    data = shared / "data"
-    img = cv2.imread(str(data / "portraits" / "images" / f"{portrait}.jpg"), cv2.IMREAD_COLOR)
-    msk = cv2.imread(str(data / "portraits" / "masks" / f"{portrait}.png"), cv2.IMREAD_GRAYSCALE)
-    if img is None or msk is None:
-        raise FileNotFoundError(f"portrait {portrait} missing under {data}")
+    img, msk = load_portrait(shared, portrait)
     bg = load_background(shared, background, size)
-    return list(moving_person(cast(U8, img), cast(U8, msk), bg, n_frames, path))
+    return list(moving_person(img, msk, bg, n_frames, path))
+
+
+def load_portrait(shared: Path, stem: str) -> tuple[U8, U8]:
+    """Dev portrait ``stem`` of ``shared/data/portraits``: the photo (uint8 HxWx3 BGR) and
+    its exact mask (uint8 HxW, 255 = person).
+
+    Raises:
+        FileNotFoundError: either file is missing or unreadable.
+    """
+    data = shared / "data" / "portraits"
+    img = cv2.imread(str(data / "images" / f"{stem}.jpg"), cv2.IMREAD_COLOR)
+    msk = cv2.imread(str(data / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
+    if img is None or msk is None:
+        raise FileNotFoundError(f"portrait {stem} missing under {data}")
+    return cast(U8, img), cast(U8, msk)
 
 
 def load_background(
