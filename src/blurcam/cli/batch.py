@@ -7,21 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
 from ..batch import Tick, connect_ray, discover, make_plan, run_batch, write_report
 from ..batch.plan import STATE_DIR
 from ..errors import SettingsError
 from ..jobs import check_files
 from ..settings import Settings
-from .common import err_console
+from .common import bar_columns, err_console
 from .options import Quality, check_quality, with_settings
 from .signals import shield
 
@@ -95,15 +88,7 @@ def batch(
     err_console.print(
         f"{len(jobs)} file(s): {todo} to do, {len(jobs) - todo} already complete", highlight=False
     )
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=err_console) as bar:
+    with Progress(*bar_columns("note"), console=err_console) as bar:
         files = bar.add_task("files", total=todo or None, note="")
         frames = bar.add_task("frames", total=None, note="")
 

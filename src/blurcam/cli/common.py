@@ -11,12 +11,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
-__all__ = ["FrameProgress", "console", "err_console", "progress_bar"]
+__all__ = ["FrameProgress", "bar_columns", "console", "err_console", "progress_bar"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -50,17 +51,22 @@ class FrameProgress:
         self.set(done)
 
 
-@contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[FrameProgress]:
-    """A rich progress bar on stderr, counting frames."""
-    columns = [
+def bar_columns(field: str) -> list[ProgressColumn]:
+    """The columns of every blurcam progress bar: name, bar, n/total, the task's own
+    ``field`` (fps, failures...), elapsed and remaining time."""
+    return [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
+        TextColumn(f"{{task.fields[{field}]}}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=err_console, transient=False) as p:
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[FrameProgress]:
+    """A rich progress bar on stderr, counting frames."""
+    with Progress(*bar_columns("rate"), console=err_console, transient=False) as p:
         p.add_task(description, total=total, rate="")
         yield FrameProgress(p)
